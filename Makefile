@@ -1,0 +1,37 @@
+# kube-elector: every command a developer or CI needs. See README.md.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+ARGS   ?=
+
+.PHONY: install binaries test test-unit test-controlplane cluster demo bench chaos images clean
+
+install: $(VENV)/.installed
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $@
+
+## binaries: build etcd, kube-apiserver, kube-controller-manager, kubectl into .cache/bin (once)
+binaries:
+	tools/build-control-plane.sh
+
+## test: the whole suite (unit + real control plane)
+test: install binaries
+	$(PY) -m pytest $(ARGS)
+
+## test-unit: the fast tests only (seconds, no control plane)
+test-unit: install
+	$(PY) -m pytest -m 'not controlplane' $(ARGS)
+
+## test-controlplane: only the tests that run through the real API server
+test-controlplane: install binaries
+	$(PY) -m pytest -m controlplane $(ARGS)
+
+## cluster: a local control plane in the foreground; kubeconfig in .cluster/kubeconfig
+cluster: install binaries
+	$(PY) -m localplane $(ARGS)
+
+clean:
+	rm -rf .cluster .pytest_cache
