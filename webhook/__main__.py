@@ -1,0 +1,72 @@
+"""`kube-elector-webhook`: settings -> certificates -> HTTPS server (uvicorn)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+
+from webhook import app as webapp
+from webhook import kube, logs, settings, tls
+
+log = logging.getLogger("kube_elector.webhook")
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        cfg = settings.load(sys.argv[1:] if argv is None else argv)
+    except settings.SettingsError as exc:
+        print(f"kube-elector-webhook: {exc}", file=sys.stderr)
+        return 1
+    logs.setup(cfg.log_level)
+    ctx = tls.server_context()
+    api = None
+    if cfg.manage_role_bindings or cfg.cert_mode == "self-managed":
+        try:
+            api = kube.Api(kube.connect(cfg.kubeconfig))
+        except Exception as exc:  # no in-cluster config, unreadable kubeconfig
+            print(f"kube-elector-webhook: cannot reach the Kubernetes API: {exc}; "
+                  "set --kubeconfig or run in a cluster", file=sys.stderr)
+            return 1
+    if cfg.cert_mode == "self-managed":
+        assert api is not None
+        source: Any = tls.SelfManagedSource(ctx, api, cfg, Path(tempfile.mkdtemp(prefix="kube-elector-tls-")))
+    else:
+        source = tls.FileSource(ctx, cfg.tls_cert_file, cfg.tls_key_file)
+    source.refresh()
+    if not source.ready:
+        print("kube-elector-webhook: no usable certificate yet; see the log line above", file=sys.stderr)
+        return 1
+    bindings = kube.RoleBindings(api, cfg.election_cluster_role) if cfg.manage_role_bindings and api else None
+    application = webapp.create_app(cfg, ensure_binding=bindings.ensure if bindings else None,
+                                    ready=lambda: source.ready)
+
+    @application.on_event("startup")
+    async def _refresh_certificates() -> None:
+        async def loop() -> None:
+            while True:
+                await asyncio.sleep(cfg.cert_reload_seconds)
+                await asyncio.to_thread(source.refresh)
+
+        application.state.cert_task = asyncio.create_task(loop())
+
+    server = uvicorn.Server(
+        uvicorn.Config(
+            application, host=cfg.host, port=cfg.listen_port, log_config=None, access_log=False,
+            ssl_context_factory=lambda _config, _default: ctx, loop="uvloop", http="httptools",
+            timeout_keep_alive=30, limit_concurrency=1000,
+        )
+    )
+    log.info("serving", extra={"event": "serving", "port": cfg.listen_port, "cert_mode": cfg.cert_mode,
+                               "image": cfg.image, "native_sidecar": cfg.native_sidecar})
+    server.run()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,95 @@
+"""HTTP routes only: parse, call the handler, render, count. No decisions here."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any, Callable
+
+import orjson
+from fastapi import BackgroundTasks, FastAPI, Request, Response
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
+from webhook import admission, handler, metrics
+from webhook.settings import Settings
+
+log = logging.getLogger("kube_elector.webhook")
+
+
+def create_app(
+    settings: Settings,
+    *,
+    ensure_binding: Callable[[handler.Binding], None] | None = None,
+    ready: Callable[[], bool] = lambda: True,
+    registry: CollectorRegistry | None = None,
+) -> FastAPI:
+    """`ensure_binding` runs after the response (the RoleBinding side effect); `ready` gates /readyz."""
+    app = FastAPI(title="kube-elector webhook", docs_url=None, redoc_url=None, openapi_url=None)
+    counters = metrics.Metrics(registry)
+
+    @app.post("/mutate")
+    async def mutate(request: Request, tasks: BackgroundTasks, scope: str = "pod") -> Response:
+        started = time.perf_counter()
+        body = await _read_limited(request, settings.max_body_bytes)
+        if body is None:
+            return _error(413, f"body larger than {settings.max_body_bytes} bytes", counters, started)
+        try:
+            review = admission.parse_review(body)
+        except admission.BadReview as exc:
+            return _error(400, str(exc), counters, started)
+        outcome = handler.handle(review, namespace_opted_in=scope == "namespace", settings=settings)
+        if outcome.binding and ensure_binding:
+            tasks.add_task(ensure_binding, outcome.binding)
+        counters.observe(outcome.result, time.perf_counter() - started)
+        log.info(
+            "admission",
+            extra={
+                "event": "admission", "result": outcome.result, "reason": outcome.reason,
+                "namespace": review.namespace, "pod": _pod_name(review.object), "election": outcome.election,
+                "uid": review.uid, "dry_run": review.dry_run,
+            },
+        )
+        return Response(orjson.dumps(outcome.review), media_type="application/json")
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz")
+    async def readyz() -> Response:
+        if ready():
+            return Response(b'{"status":"ok"}', media_type="application/json")
+        return Response(b'{"status":"certificate not loaded"}', status_code=503, media_type="application/json")
+
+    @app.get("/metrics")
+    async def prometheus() -> Response:
+        return Response(generate_latest(counters.registry), media_type=CONTENT_TYPE_LATEST)
+
+    return app
+
+
+async def _read_limited(request: Request, limit: int) -> bytes | None:
+    """The body, or None once it exceeds `limit` (never buffers more than that)."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        return None
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _error(code: int, message: str, counters: metrics.Metrics, started: float) -> Response:
+    counters.observe("invalid", time.perf_counter() - started)
+    log.warning("bad request", extra={"event": "bad_request", "status": code, "error": message})
+    return Response(orjson.dumps({"error": message}), status_code=code, media_type="application/json")
+
+
+def _pod_name(pod: Any) -> str | None:
+    if isinstance(pod, dict) and isinstance(pod.get("metadata"), dict):
+        meta = pod["metadata"]
+        return meta.get("name") or meta.get("generateName")
+    return None

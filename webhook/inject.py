@@ -1,0 +1,131 @@
+"""The core: pod dict + settings -> mutated pod dict. Pure: no I/O, no clock.
+
+The admission layer diffs the result against the original (jsonpatch), as
+controller-runtime's PatchResponseFromRaw does, so nothing here writes patch operations.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from typing import Any
+
+from webhook import options, sidecar
+from webhook.settings import VERSION, Settings
+
+ELECTION_LABEL = "elector.dev/election"
+DEFAULT_CONTAINER = "kubectl.kubernetes.io/default-container"
+
+
+@dataclass(frozen=True)
+class Decision:
+    """Whether to inject, and why (logged and counted)."""
+
+    inject: bool
+    reason: str
+
+
+@dataclass(frozen=True)
+class Result:
+    """The pod to store (None: leave it untouched) and any warnings for kubectl."""
+
+    pod: dict[str, Any] | None
+    decision: Decision
+    election: str | None = None
+    service_account: str | None = None
+    warnings: list[str] = field(default_factory=list)
+
+
+def decide(pod: dict[str, Any], *, namespace: str, namespace_opted_in: bool, settings: Settings) -> Decision:
+    """Opt-in by pod annotation, or by namespace label unless the pod opts out."""
+    if namespace in settings.excluded_namespaces:
+        return Decision(False, f"namespace {namespace} is excluded")
+    value = options.annotations(pod).get(options.INJECT)
+    if value == "false":
+        return Decision(False, "pod opted out")
+    if value == "true":
+        return Decision(True, "pod annotation")
+    if value is not None:
+        raise options.Refusal(options.INJECT, f"{value!r} is not a boolean", options.KNOWN[options.INJECT])
+    if namespace_opted_in:
+        return Decision(True, "namespace label")
+    return Decision(False, "not opted in")
+
+
+def mutate(pod: dict[str, Any], *, namespace: str, namespace_opted_in: bool, settings: Settings) -> Result:
+    """Decide, validate and inject. Raises options.Refusal when the pod must be denied."""
+    decision = decide(pod, namespace=namespace, namespace_opted_in=namespace_opted_in, settings=settings)
+    if not decision.inject:
+        return Result(None, decision)
+    opts = options.read(pod, settings)
+    _check_ports(pod, opts)
+    mutated = inject(pod, opts, namespace=namespace, settings=settings)
+    warnings = []
+    if (pod.get("spec") or {}).get("hostNetwork"):
+        warnings.append(
+            f"hostNetwork pod: the elector's localhost:{opts.port} is shared with the node and other hostNetwork pods"
+        )
+    account = (pod.get("spec") or {}).get("serviceAccountName") or "default"
+    return Result(mutated, decision, election=opts.election, service_account=account, warnings=warnings)
+
+
+def inject(pod: dict[str, Any], opts: options.PodOptions, *, namespace: str, settings: Settings) -> dict[str, Any]:
+    """A copy of `pod` with the sidecar, its volume, the app env and our markers.
+
+    Idempotent: a pod that already has them comes back equal, so re-invocation is safe.
+    """
+    new = copy.deepcopy(pod)
+    meta = new.setdefault("metadata", {})
+    spec = new.setdefault("spec", {})
+    if not _has_sidecar(spec):
+        volumes = spec.setdefault("volumes", [])
+        if not any(v.get("name") == sidecar.TOKEN_VOLUME for v in volumes):
+            volumes.append(sidecar.token_volume(settings))
+        elector = sidecar.container(opts, namespace=namespace, settings=settings)
+        if settings.native_sidecar:
+            # First, so later init containers and the app start after it serves.
+            spec["initContainers"] = [elector, *(spec.get("initContainers") or [])]
+        else:
+            spec.setdefault("containers", []).append(elector)
+    for app in _app_containers(spec):
+        if opts.env_containers is None or app.get("name") in opts.env_containers:
+            _prepend_missing_env(app, sidecar.app_env(opts))
+    meta.setdefault("annotations", {})[options.INJECTED] = VERSION
+    meta.setdefault("labels", {}).setdefault(ELECTION_LABEL, opts.election)
+    if not settings.native_sidecar and spec.get("containers"):
+        meta["annotations"].setdefault(DEFAULT_CONTAINER, spec["containers"][0].get("name"))
+    return new
+
+
+def _has_sidecar(spec: dict[str, Any]) -> bool:
+    return any(c.get("name") == sidecar.CONTAINER_NAME for c in _all_containers(spec))
+
+
+def _all_containers(spec: dict[str, Any]) -> list[dict[str, Any]]:
+    return [*(spec.get("initContainers") or []), *(spec.get("containers") or [])]
+
+
+def _app_containers(spec: dict[str, Any]) -> list[dict[str, Any]]:
+    return [c for c in _all_containers(spec) if c.get("name") != sidecar.CONTAINER_NAME]
+
+
+def _prepend_missing_env(container: dict[str, Any], env: list[dict[str, str]]) -> None:
+    """Before the app's own env, so it can refer to $(ELECTOR_GET_URL); never overrides."""
+    present = {e.get("name") for e in container.get("env") or []}
+    missing = [e for e in env if e["name"] not in present]
+    if missing:
+        container["env"] = [*missing, *(container.get("env") or [])]
+
+
+def _check_ports(pod: dict[str, Any], opts: options.PodOptions) -> None:
+    spec = pod.get("spec") or {}
+    for c in _app_containers(spec):
+        for p in c.get("ports") or []:
+            port = p.get("containerPort")
+            if port in (opts.port, opts.probe_port):
+                key = options.PORT if port == opts.port else options.PROBE_PORT
+                raise options.Refusal(
+                    key,
+                    f"port {port} is already used by container {c.get('name')!r}",
+                    options.KNOWN[key],
+                )

@@ -1,0 +1,116 @@
+"""The webhook's only contact with the Kubernetes API: RoleBindings, its Secret, its caBundle.
+
+Bodies are plain dicts (never typed models); errors become `KubeError` with the HTTP status.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import threading
+from pathlib import Path
+from typing import Any
+
+from kubernetes import client, config
+from kubernetes.client.exceptions import ApiException
+
+from webhook.handler import Binding
+
+log = logging.getLogger("kube_elector.webhook")
+
+
+class KubeError(Exception):
+    """An API call failed; `status` is the HTTP status (0: no answer)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def connect(kubeconfig: Path | None) -> client.ApiClient:
+    if kubeconfig:
+        return config.new_client_from_config(config_file=str(kubeconfig))
+    cfg = client.Configuration()
+    config.load_incluster_config(client_configuration=cfg)
+    return client.ApiClient(cfg)
+
+
+class Api:
+    def __init__(self, api: client.ApiClient) -> None:
+        self._api = api
+
+    def call(self, method: str, path: str, body: Any = None, *, content_type: str = "application/json") -> Any:
+        try:
+            data, _, _ = self._api.call_api(
+                path, method, body=body, header_params={"Content-Type": content_type, "Accept": "application/json"},
+                auth_settings=["BearerToken"], response_type="object", _return_http_data_only=False,
+                _preload_content=True, _request_timeout=10,
+            )
+            return data
+        except ApiException as exc:
+            raise KubeError(exc.status or 0, f"{method} {path}: {exc.status} {exc.reason}: {exc.body}") from None
+        except Exception as exc:  # connection errors from urllib3
+            raise KubeError(0, f"{method} {path}: {exc}") from None
+
+
+class RoleBindings:
+    """Makes sure each injected pod's ServiceAccount may run its election.
+
+    One RoleBinding per (namespace, ServiceAccount) to the shipped ClusterRole. The webhook
+    holds only `create` on rolebindings and `bind` on that one ClusterRole.
+    """
+
+    def __init__(self, api: Api, cluster_role: str) -> None:
+        self._api = api
+        self._role = cluster_role
+        self._done: set[Binding] = set()
+        self._lock = threading.Lock()
+
+    def ensure(self, binding: Binding) -> None:
+        with self._lock:
+            if binding in self._done:
+                return
+        body = role_binding(binding, self._role)
+        path = f"/apis/rbac.authorization.k8s.io/v1/namespaces/{binding.namespace}/rolebindings"
+        try:
+            self._api.call("POST", path, body)
+            log.info("rolebinding created", extra={"event": "rolebinding_created", "namespace": binding.namespace,
+                                                    "service_account": binding.service_account})
+        except KubeError as exc:
+            if exc.status != 409:  # 409: it exists already
+                log.error("rolebinding failed", extra={"event": "rolebinding_failed", "namespace": binding.namespace,
+                                                        "service_account": binding.service_account, "error": str(exc)})
+                return
+        with self._lock:
+            self._done.add(binding)
+
+
+def role_binding(binding: Binding, cluster_role: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "RoleBinding",
+        "metadata": {
+            "name": f"kube-elector-{binding.service_account}"[:253],
+            "namespace": binding.namespace,
+            "labels": {"app.kubernetes.io/managed-by": "kube-elector"},
+        },
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": cluster_role},
+        "subjects": [{"kind": "ServiceAccount", "name": binding.service_account, "namespace": binding.namespace}],
+    }
+
+
+def ca_bundles(api: Api, name: str) -> list[str | None]:
+    """The caBundle (PEM text) of each webhook in the MutatingWebhookConfiguration `name`."""
+    mwc = api.call("GET", f"/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/{name}")
+    out: list[str | None] = []
+    for hook in mwc.get("webhooks") or []:
+        raw = (hook.get("clientConfig") or {}).get("caBundle")
+        out.append(base64.b64decode(raw).decode() if raw else None)
+    return out
+
+
+def patch_ca_bundles(api: Api, name: str, ca_pem: bytes, count: int) -> None:
+    encoded = base64.b64encode(ca_pem).decode()
+    ops = [{"op": "add", "path": f"/webhooks/{i}/clientConfig/caBundle", "value": encoded} for i in range(count)]
+    api.call("PATCH", f"/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/{name}", ops,
+             content_type="application/json-patch+json")

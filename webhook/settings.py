@@ -1,0 +1,163 @@
+"""The webhook's settings: one typed place, loaded once at startup.
+
+Precedence (highest first): command-line flags, environment variables
+(`KUBE_ELECTOR_<FIELD>`), the YAML config file (`--config` / `KUBE_ELECTOR_CONFIG`,
+the ConfigMap in manifests/), then the defaults below.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    CliSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    YamlConfigSettingsSource,
+)
+
+from webhook import durations
+
+VERSION = "0.1.0"
+ANNOTATION_PREFIX = "elector.dev/"
+
+
+class Resources(BaseModel):
+    """Requests and limits of the injected container (small: it is in every replica)."""
+
+    cpu_request: str = "10m"
+    memory_request: str = "32Mi"
+    memory_limit: str = "64Mi"
+
+
+class ElectionDefaults(BaseModel):
+    """Lease timings used when a pod does not set its own (client-go's defaults)."""
+
+    lease_duration: str = "15s"
+    renew_deadline: str = "10s"
+    retry_period: str = "2s"
+
+    @model_validator(mode="after")
+    def _check(self) -> "ElectionDefaults":
+        durations.check_timings(
+            durations.parse(self.lease_duration),
+            durations.parse(self.renew_deadline),
+            durations.parse(self.retry_period),
+        )
+        return self
+
+
+class Settings(BaseSettings):
+    """Everything the webhook can be told. Field docs are the flag help."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="KUBE_ELECTOR_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        frozen=True,
+    )
+
+    # --- what is injected
+    image: str = Field("ghcr.io/kube-elector/elector:" + VERSION, description="elector sidecar image")
+    image_pull_policy: Literal["Always", "IfNotPresent", "Never"] = "IfNotPresent"
+    native_sidecar: bool = Field(
+        True, description="inject as an initContainer with restartPolicy Always (Kubernetes >= 1.29)"
+    )
+    port: int = Field(4040, ge=1024, le=65535, description="default localhost port of the elector API")
+    probe_port: int = Field(4041, ge=1024, le=65535, description="default port of /healthz /readyz /metrics")
+    run_as_user: int = Field(65532, ge=1, description="uid of the elector container (never 0)")
+    resources: Resources = Resources()
+    election: ElectionDefaults = ElectionDefaults()
+    token_expiration_seconds: int = Field(3607, ge=600)
+
+    # --- which pods
+    excluded_namespaces: list[str] = ["kube-system", "kube-public", "kube-node-lease"]
+
+    # --- RBAC side effects
+    manage_role_bindings: bool = Field(
+        True, description="create a RoleBinding to election_cluster_role for each injected pod's ServiceAccount"
+    )
+    election_cluster_role: str = "kube-elector-election"
+
+    # --- serving
+    host: str = "0.0.0.0"
+    listen_port: int = Field(10250, ge=1, le=65535, description="HTTPS port of the webhook")
+    tls_cert_file: Path = Path("/etc/kube-elector/tls/tls.crt")
+    tls_key_file: Path = Path("/etc/kube-elector/tls/tls.key")
+    cert_mode: Literal["files", "self-managed"] = Field(
+        "files",
+        description="files: read tls_cert_file/tls_key_file (certs CLI or cert-manager); "
+        "self-managed: make and rotate a CA + cert, keep them in a Secret, patch the caBundle",
+    )
+    cert_reload_seconds: float = Field(30.0, gt=0, description="how often certificates are re-read")
+    namespace: str = Field("kube-elector", description="the webhook's own namespace")
+    service_name: str = "kube-elector-webhook"
+    cert_secret_name: str = "kube-elector-webhook-tls"
+    webhook_configuration_name: str = "kube-elector"
+    kubeconfig: Path | None = Field(None, description="kubeconfig outside a cluster (else in-cluster config)")
+    max_body_bytes: int = Field(3 * 1024 * 1024, ge=1024, description="larger AdmissionReviews are refused")
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    @field_validator("run_as_user")
+    @classmethod
+    def _non_root(cls, value: int) -> int:
+        if value == 0:
+            raise ValueError("the elector never runs as root; pick a uid > 0")
+        return value
+
+    @model_validator(mode="after")
+    def _ports_differ(self) -> "Settings":
+        if self.port == self.probe_port:
+            raise ValueError("port and probe_port must differ")
+        return self
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        config_file = os.environ.get("KUBE_ELECTOR_CONFIG")
+        if config_file:
+            sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=config_file))
+        return tuple(sources)
+
+
+class SettingsError(Exception):
+    """The settings are invalid; the message names each field and what is wrong."""
+
+
+def load(argv: list[str] | None = None) -> Settings:
+    """Flags > env > config file > defaults. Raises SettingsError with a readable message."""
+    argv = list(argv or [])
+    if "--config" in argv:  # the config file must be known before the sources are built
+        i = argv.index("--config")
+        os.environ["KUBE_ELECTOR_CONFIG"] = argv[i + 1]
+        del argv[i : i + 2]
+    try:
+        cli: CliSettingsSource[Any] = CliSettingsSource(
+            Settings, cli_parse_args=argv, cli_prog_name="kube-elector-webhook", cli_kebab_case=True,
+            cli_implicit_flags=True,
+        )
+        return Settings(_cli_settings_source=cli(args=argv))  # type: ignore[call-arg]
+    except ValidationError as exc:
+        raise SettingsError(describe(exc)) from None
+    except (OSError, ValueError) as exc:
+        raise SettingsError(str(exc)) from None
+
+
+def describe(exc: ValidationError) -> str:
+    """One line per bad field: `field: problem`."""
+    lines = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err["loc"]) or "settings"
+        lines.append(f"{where}: {err['msg']}")
+    return "invalid settings: " + "; ".join(lines)
