@@ -28,7 +28,15 @@ def create_app(
     counters = metrics.Metrics(registry)
 
     @app.post("/mutate")
-    async def mutate(request: Request, tasks: BackgroundTasks, scope: str = "pod") -> Response:
+    async def mutate_opted_in_pod(request: Request, tasks: BackgroundTasks) -> Response:
+        return await _mutate(request, tasks, namespace_opted_in=False)
+
+    @app.post("/mutate/namespace")
+    async def mutate_in_opted_in_namespace(request: Request, tasks: BackgroundTasks) -> Response:
+        """Called only for pods in namespaces labelled elector.dev/inject=enabled."""
+        return await _mutate(request, tasks, namespace_opted_in=True)
+
+    async def _mutate(request: Request, tasks: BackgroundTasks, *, namespace_opted_in: bool) -> Response:
         started = time.perf_counter()
         body = await _read_limited(request, settings.max_body_bytes)
         if body is None:
@@ -37,7 +45,7 @@ def create_app(
             review = admission.parse_review(body)
         except admission.BadReview as exc:
             return _error(400, str(exc), counters, started)
-        outcome = handler.handle(review, namespace_opted_in=scope == "namespace", settings=settings)
+        outcome = handler.handle(review, namespace_opted_in=namespace_opted_in, settings=settings)
         if outcome.binding and ensure_binding:
             tasks.add_task(ensure_binding, outcome.binding)
         counters.observe(outcome.result, time.perf_counter() - started)
