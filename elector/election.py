@@ -1,0 +1,442 @@
+"""The election: client-go's acquire/renew algorithm on a `lock.Lock`, with a tighter safety bound.
+
+Rules (see docs/elector.md):
+- Expiry of someone else's Lease = when *we* saw its record change (monotonic clock) + the record's
+  `leaseDurationSeconds`. Remote timestamps are never compared with our clock.
+- We claim leadership only until (send time of our last successful write + renew deadline), and
+  step down the moment that passes, whatever the API server does.
+- Followers watch the Lease: a release (holder "") or a deletion wakes them at once; otherwise they
+  sleep until the observed expiry, or poll every retry period (with jitter) while the watch is down.
+- We never stop competing: losing leadership just makes us a follower again.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import random
+from typing import Callable, Optional
+
+from elector import clock as clocks
+from elector import lock as locks
+from elector import metrics as metricses
+from elector import record
+from elector import settings
+
+__all__ = ["LeaderElector", "View"]
+
+logger = logging.getLogger("elector.election")
+
+
+@dataclasses.dataclass(frozen=True)
+class View:
+    """What this candidate knows at one instant (computed live, never cached)."""
+
+    leader: str  # "" = no known leader
+    is_leader: bool
+    term: Optional[int]  # spec.leaseTransitions of the current term
+    fencing_token: Optional[str]  # resourceVersion of the write that began our term (leader only)
+    valid_until: Optional[float]  # monotonic deadline of our claim (leader only)
+    observed: bool  # the Lease has been read (or found missing) at least once
+
+    def key(self) -> tuple[object, ...]:
+        """The part whose change is an event (valid_until moves on every renewal and is not one)."""
+        return (self.leader, self.is_leader, self.term, self.fencing_token)
+
+
+Listener = Callable[[View], None]
+
+
+class LeaderElector:
+    """Competes for the Lease behind `lock` forever (until cancelled); see the module docstring."""
+
+    def __init__(
+        self,
+        config: settings.ElectionConfig,
+        lock: locks.Lock,
+        *,
+        clock: Optional[clocks.Clock] = None,
+        rng: Optional[random.Random] = None,
+        metrics: Optional[metricses.Metrics] = None,
+        eligible: Callable[[], bool] = lambda: True,
+    ) -> None:
+        self.config = config
+        self.lock = lock
+        self.clock: clocks.Clock = clock or clocks.MonotonicClock()
+        self.metrics = metrics or metricses.Metrics()
+        self._rng = rng or random.Random()
+        self._eligible = eligible
+        self._listeners: list[Listener] = []
+        # What we observed: the record, and when (our monotonic clock) it last changed.
+        self._observed: Optional[locks.Observed] = None
+        self._observed_at = 0.0
+        self._ever_observed = False
+        # Our own term.
+        self._leading = False
+        self._resigning = False
+        self._valid_until = 0.0
+        self._next_renew = 0.0
+        self._term: Optional[int] = None
+        self._fencing_token: Optional[str] = None
+        self._not_before = 0.0  # no acquisition before this (after a voluntary release)
+        self._watch_ok = False
+        self._wakeup = asyncio.Event()  # followers: something in the Lease changed
+        self._changed = asyncio.Event()  # anything in our state changed
+        self._release_requested = asyncio.Event()
+
+    # ---------------------------------------------------------------- reading the state
+
+    def view(self) -> View:
+        """Live view: `is_leader` is re-checked against the monotonic clock at every call."""
+        now = self.clock.now()
+        is_leader = self._leading and not self._resigning and now < self._valid_until
+        holder = self._observed.record.holder_identity if self._observed else ""
+        if holder == self.config.identity and not is_leader:
+            holder = ""  # never let the app read its own name unless it really leads
+        term = self._observed.record.leader_transitions if (self._observed and holder) else None
+        if is_leader:
+            term = self._term
+        return View(
+            leader=self.config.identity if is_leader else holder,
+            is_leader=is_leader,
+            term=term,
+            fencing_token=self._fencing_token if is_leader else None,
+            valid_until=self._valid_until if is_leader else None,
+            observed=self._ever_observed,
+        )
+
+    def add_listener(self, listener: Listener) -> None:
+        """`listener(view)` is called synchronously after every change of state."""
+        self._listeners.append(listener)
+
+    def healthy(self, tolerance: float) -> bool:
+        """False only if we still believe we lead long after our claim expired (a wedged loop)."""
+        return not (self._leading and self.clock.now() > self._valid_until + tolerance)
+
+    # ---------------------------------------------------------------- control from outside
+
+    def resign(self) -> None:
+        """Stop claiming leadership at once, but keep the Lease renewed (until `release()`)."""
+        if not self._resigning:
+            self._resigning = True
+            logger.info("resigning: no longer claiming leadership", extra={"fields": {"leading": self._leading}})
+            self._notify()
+
+    def request_release(self) -> None:
+        """Ask the running loop to hand the Lease over now (app's POST /release while running)."""
+        self._release_requested.set()
+        self._wakeup.set()
+
+    async def release(self) -> bool:
+        """Release the Lease if (fresh read) we hold it: client-go's release record. Call after `run()` ends.
+
+        Returns True if a release was written.
+        """
+        was_leading = self._leading
+        self._resigning = True
+        if self._leading:
+            self._step_down("releasing")
+        else:
+            self._notify()
+        try:
+            obs = await clocks.race_timeout(self.clock, self.lock.get(), self.config.request_timeout)
+            if obs.record.holder_identity != self.config.identity:
+                logger.info("not releasing: the Lease is held by someone else",
+                            extra={"fields": {"holder": obs.record.holder_identity}})
+                return False
+            rec = record.released(obs.record, now=self.clock.wall())
+            written = await clocks.race_timeout(self.clock, self.lock.update(rec), self.config.request_timeout)
+        except (locks.LockError, asyncio.TimeoutError) as exc:
+            logger.warning("release failed", extra={"fields": {"error": str(exc), "was_leading": was_leading}})
+            return False
+        self._observe(written)
+        logger.info("released the Lease", extra={"fields": {"was_leading": was_leading}})
+        return True
+
+    # ---------------------------------------------------------------- the loop
+
+    async def run(self) -> None:
+        """Compete until cancelled. Never returns on loss of leadership."""
+        watcher = asyncio.ensure_future(self._watch_loop())
+        guard = asyncio.ensure_future(self._deadline_loop())
+        try:
+            while True:
+                if self._leading:
+                    await self._lead_once()
+                else:
+                    await self._follow_once()
+        finally:
+            watcher.cancel()
+            guard.cancel()
+            for task in (watcher, guard):
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+
+    async def _follow_once(self) -> None:
+        now = self.clock.now()
+        if self._release_requested.is_set():
+            self._release_requested.clear()  # nothing to hand over
+        if now < self._not_before or not self._eligible():
+            await self._sleep_follower(max(self._not_before, now + self._jittered()))
+            return
+        if self._watch_ok and self._held_by_other(now):
+            await self._sleep_follower(self._expiry())  # the watch tells us about changes
+            return
+        try:
+            acquired = await self._try_acquire_or_renew()
+        except locks.LockError as exc:
+            self.metrics.acquire_errors += 1
+            logger.debug("acquire attempt failed", extra={"fields": {"error": str(exc)}})
+            await self._sleep_follower(self.clock.now() + self._jittered())
+            return
+        if acquired:
+            return
+        now = self.clock.now()
+        if self._watch_ok and self._held_by_other(now):
+            await self._sleep_follower(self._expiry())
+        else:
+            await self._sleep_follower(now + self._jittered())
+
+    async def _lead_once(self) -> None:
+        await clocks.wait_until(self.clock, self._release_requested, self._next_renew)
+        if not self._leading:
+            return
+        if self._release_requested.is_set() or not self._eligible():
+            self._release_requested.clear()
+            reason = "app asked to release" if self._eligible() else "app unhealthy"
+            logger.info("handing over", extra={"fields": {"reason": reason}})
+            self._not_before = self.clock.now() + self.config.lease_duration
+            await self.release()
+            self._resigning = False
+            self._notify()
+            return
+        try:
+            renewed = await self._try_acquire_or_renew()
+        except locks.LockError as exc:
+            self.metrics.renew_errors += 1
+            left = self._valid_until - self.clock.now()
+            logger.warning("renew failed", extra={"fields": {"error": str(exc), "claim_left_s": round(left, 3)}})
+            # retry after a retry period, or step down (the deadline loop does it) when the claim ends
+            self._next_renew = self.clock.now() + self.config.retry_period
+            return
+        if not renewed and self._leading:
+            self._step_down("the Lease was taken by someone else")
+
+    async def _sleep_follower(self, until: float) -> None:
+        self._wakeup.clear()
+        await clocks.wait_until(self.clock, self._wakeup, until)
+        self._wakeup.clear()
+
+    async def _deadline_loop(self) -> None:
+        """Step down exactly when the claim expires, even while a renewal hangs."""
+        while True:
+            self._changed.clear()
+            if self._leading:
+                await clocks.wait_until(self.clock, self._changed, self._valid_until)
+                if self._leading and self.clock.now() >= self._valid_until:
+                    self._step_down("renew deadline passed")
+            else:
+                await self._changed.wait()
+
+    async def _watch_loop(self) -> None:
+        """Follow Lease changes; fall back to polling (in `_follow_once`) while the watch is down."""
+        while True:
+            try:
+                async for obs in self.lock.watch():
+                    self._watch_ok = True
+                    if self._leading:
+                        self._check_while_leading(obs)
+                        continue
+                    self._observe(obs)
+                    self._wakeup.set()  # the follower loop recomputes (no API call while held)
+            except locks.LockError as exc:
+                logger.debug("watch failed", extra={"fields": {"error": str(exc)}})
+            self._watch_ok = False
+            self._wakeup.set()
+            await self.clock.sleep(self._jittered())
+
+    def _check_while_leading(self, obs: Optional[locks.Observed]) -> None:
+        """A watch event while we lead: step down at once if a newer write shows another holder or a deletion.
+
+        Older events (our predecessor's renewals arriving late) are ignored by comparing resourceVersions
+        (comparable integers since Kubernetes 1.35); when they are not comparable, the next renewal's 409
+        tells us instead.
+        """
+        ours = self._observed.resource_version if self._observed else ""
+        if obs is None:
+            self._step_down("the Lease was deleted")
+        elif obs.record.holder_identity != self.config.identity and _newer(obs.resource_version, ours):
+            self._step_down(f"the Lease was written by {obs.record.holder_identity or 'a release'}")
+
+    # ---------------------------------------------------------------- one attempt (client-go tryAcquireOrRenew)
+
+    async def _try_acquire_or_renew(self) -> bool:
+        """True if we hold the Lease after this attempt; False if someone else does; LockError on API failure."""
+        cfg = self.config
+        timeout = cfg.request_timeout
+
+        async def call(awaitable):  # type: ignore[no-untyped-def]
+            try:
+                return await clocks.race_timeout(self.clock, awaitable, timeout)
+            except asyncio.TimeoutError as exc:
+                raise locks.LockError(str(exc)) from exc
+
+        if self._leading and self.clock.now() >= self._valid_until:
+            self._step_down("renew deadline passed")
+
+        # 1. Fast path: we lead and our claim holds: PUT the cached Lease with a new renewTime.
+        if self._leading and self._observed is not None:
+            sent = self.clock.now()
+            rec = dataclasses.replace(self._observed.record, renew_time=self.clock.wall())
+            try:
+                self._renewed(await call(self.lock.update(rec)), sent)
+                return True
+            except locks.LockError as exc:
+                logger.debug("optimistic renew failed, trying the slow path", extra={"fields": {"error": str(exc)}})
+                self.metrics.slowpath += 1
+
+        # 2. Get the Lease, or create it.
+        try:
+            obs = await call(self.lock.get())
+        except locks.LeaseNotFound:
+            self._observe(None)
+            sent = self.clock.now()
+            now_wall = self.clock.wall()
+            rec = record.LeaderElectionRecord(
+                holder_identity=cfg.identity,
+                lease_duration_seconds=int(cfg.lease_duration),
+                acquire_time=now_wall,
+                renew_time=now_wall,
+                leader_transitions=0,
+            )
+            try:
+                created = await call(self.lock.create(rec))
+            except locks.LeaseConflict:
+                return False
+            self._began(created, sent)
+            return True
+
+        # 3. Record what we saw; its change restarts the expiry countdown.
+        self._observe(obs)
+        now = self.clock.now()
+        held = obs.record.holder_identity
+
+        # 4. Held by someone else and not expired (by our observation): give up this round.
+        if held and held != cfg.identity and self._lease_valid(now):
+            return False
+        if self._leading and held != cfg.identity:
+            return False
+        if obs.record.preferred_holder and obs.record.preferred_holder != cfg.identity and obs.record.strategy:
+            return False  # Coordinated Leader Election asks us to leave this Lease to another
+
+        # 5. Build our record: keep the term if we are continuing it, else start a new one.
+        now_wall = self.clock.wall()
+        continuing = self._leading and held == cfg.identity
+        rec = record.LeaderElectionRecord(
+            holder_identity=cfg.identity,
+            lease_duration_seconds=int(cfg.lease_duration),
+            acquire_time=obs.record.acquire_time if continuing else now_wall,
+            renew_time=now_wall,
+            leader_transitions=obs.record.leader_transitions if continuing else obs.record.leader_transitions + 1,
+            strategy=obs.record.strategy,
+        )
+
+        # 6. Update with the resourceVersion just read: a 409 means someone wrote first.
+        sent = self.clock.now()
+        try:
+            written = await call(self.lock.update(rec))
+        except locks.LeaseConflict:
+            return False
+        if continuing:
+            self._renewed(written, sent)
+        else:
+            self._began(written, sent)
+        return True
+
+    # ---------------------------------------------------------------- state changes
+
+    def _began(self, obs: locks.Observed, sent: float) -> None:
+        self._observe(obs)
+        self._leading = True
+        self._resigning = False
+        self._valid_until = sent + self.config.renew_deadline
+        self._next_renew = sent + self.config.retry_period
+        self._term = obs.record.leader_transitions
+        self._fencing_token = obs.resource_version
+        self.metrics.acquisitions += 1
+        logger.info("became leader", extra={"fields": {
+            "term": self._term, "fencing_token": self._fencing_token}})
+        self._notify()
+
+    def _renewed(self, obs: locks.Observed, sent: float) -> None:
+        self._observe(obs)
+        self._valid_until = sent + self.config.renew_deadline
+        self._next_renew = sent + self.config.retry_period
+        self._changed.set()
+
+    def _step_down(self, reason: str) -> None:
+        self._leading = False
+        self._term = None
+        self._fencing_token = None
+        logger.info("stopped leading", extra={"fields": {"reason": reason}})
+        self._notify()
+
+    def _observe(self, obs: Optional[locks.Observed]) -> None:
+        """Note a read/written/watched Lease; `observed_at` moves only when the record changed."""
+        first = not self._ever_observed
+        self._ever_observed = True
+        before = self._observed
+        if obs is None:
+            if before is not None or first:
+                self._observed, self._observed_at = None, self.clock.now()
+                self._notify()
+            return
+        if before is not None and before.raw == obs.raw:
+            self._observed = obs  # same record, newer metadata: keep observed_at
+            if first:
+                self._notify()
+            return
+        self._observed, self._observed_at = obs, self.clock.now()
+        self.metrics.lease_transitions = obs.record.leader_transitions
+        old_holder = before.record.holder_identity if before else ""
+        new_holder = obs.record.holder_identity
+        if new_holder != old_holder:
+            if new_holder:
+                self.metrics.leader_changes += 1
+            logger.info("observed holder", extra={"fields": {"holder": new_holder, "previous": old_holder,
+                                                          "transitions": obs.record.leader_transitions}})
+        self._notify()
+
+    def _notify(self) -> None:
+        self._changed.set()
+        view = self.view()
+        for listener in list(self._listeners):
+            try:
+                listener(view)
+            except Exception:  # a listener must not break the election
+                logger.exception("listener failed")
+
+    # ---------------------------------------------------------------- helpers
+
+    def _lease_valid(self, now: float) -> bool:
+        if self._observed is None:
+            return False
+        return self._observed_at + self._observed.record.lease_duration_seconds > now
+
+    def _held_by_other(self, now: float) -> bool:
+        holder = self._observed.record.holder_identity if self._observed else ""
+        return bool(holder) and holder != self.config.identity and self._lease_valid(now)
+
+    def _expiry(self) -> float:
+        assert self._observed is not None
+        return self._observed_at + self._observed.record.lease_duration_seconds
+
+    def _jittered(self) -> float:
+        """client-go wait.Jitter: retry period plus up to 1.2 x itself."""
+        return self.config.retry_period * (1 + self._rng.random() * settings.JITTER_FACTOR)
+
+
+def _newer(candidate: str, than: str) -> bool:
+    """True if resourceVersion `candidate` is known to be newer than `than` (both integers)."""
+    return candidate.isdigit() and than.isdigit() and int(candidate) > int(than)

@@ -1,0 +1,51 @@
+"""The storage seam: what the election needs from a Lease, as a Protocol (client-go resourcelock.Interface).
+
+`leaselock.LeaseLock` implements it over the API server; tests use an in-memory one.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import AsyncIterator, Optional, Protocol
+
+from elector import record
+
+__all__ = ["Observed", "Lock", "LockError", "LeaseNotFound", "LeaseConflict"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Observed:
+    """A Lease as read or written: its record, the raw spec text (change detection) and metadata."""
+
+    record: record.LeaderElectionRecord
+    raw: str
+    resource_version: str
+    uid: str = ""
+
+
+class LockError(Exception):
+    """The Lease could not be read or written (network, timeout, unexpected status)."""
+
+
+class LeaseNotFound(LockError):
+    """The Lease does not exist (HTTP 404)."""
+
+
+class LeaseConflict(LockError):
+    """Someone else wrote the Lease first (HTTP 409: stale resourceVersion, or it already exists)."""
+
+
+class Lock(Protocol):
+    async def get(self) -> Observed:
+        """Read the Lease; raises `LeaseNotFound` or `LockError`. Remembers it for `update`."""
+
+    async def create(self, rec: record.LeaderElectionRecord) -> Observed:
+        """Create the Lease; raises `LeaseConflict` if it exists."""
+
+    async def update(self, rec: record.LeaderElectionRecord) -> Observed:
+        """Replace the spec of the Lease last read or written (its resourceVersion); `LeaseConflict` on 409."""
+
+    def watch(self) -> AsyncIterator[Optional[Observed]]:
+        """Changes of the Lease as they happen: an `Observed`, or None when it was deleted. Ends on error."""
+
+    def describe(self) -> str:
+        """`namespace/name`, for logs."""

@@ -1,0 +1,55 @@
+"""Counters of the election and their Prometheus text exposition (no client library: a few lines).
+
+Names: client-go's `leader_election_master_status` and `leader_election_slowpath_total`, plus
+`elector_*` series for what client-go does not count.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+
+__all__ = ["Metrics", "render"]
+
+
+@dataclasses.dataclass
+class Metrics:
+    slowpath: int = 0  # renewals that needed GET + PUT
+    renew_errors: int = 0  # failed renew attempts while leading
+    acquire_errors: int = 0  # failed API calls while following
+    leader_changes: int = 0  # changes of holder this pod observed
+    acquisitions: int = 0  # terms this pod started
+    lease_transitions: float = math.nan  # spec.leaseTransitions last observed
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def render(metrics: Metrics, *, name: str, is_leader: bool, has_leader: bool) -> str:
+    """The text exposition format (version 0.0.4) for one election."""
+    label = f'{{name="{_escape(name)}"}}'
+    rows = [
+        ("leader_election_master_status", "gauge",
+         "Leader election status of this pod: 0 indicates backup, 1 indicates master.", int(is_leader)),
+        ("leader_election_slowpath_total", "counter",
+         "Total number of renewals that needed the GET + PUT slow path.", metrics.slowpath),
+        ("elector_has_leader", "gauge",
+         "1 if this pod currently knows a valid leader of the election.", int(has_leader)),
+        ("elector_leader_changes_total", "counter",
+         "Changes of the Lease holder observed by this pod.", metrics.leader_changes),
+        ("elector_acquisitions_total", "counter",
+         "Terms of leadership started by this pod.", metrics.acquisitions),
+        ("elector_renew_errors_total", "counter",
+         "Failed renewals while leading.", metrics.renew_errors),
+        ("elector_acquire_errors_total", "counter",
+         "Failed API calls while following.", metrics.acquire_errors),
+        ("elector_lease_transitions", "gauge",
+         "spec.leaseTransitions of the Lease, as last observed.", metrics.lease_transitions),
+    ]
+    lines: list[str] = []
+    for metric, kind, help_text, value in rows:
+        lines.append(f"# HELP {metric} {help_text}")
+        lines.append(f"# TYPE {metric} {kind}")
+        shown = "NaN" if isinstance(value, float) and math.isnan(value) else f"{value:g}"
+        lines.append(f"{metric}{label} {shown}")
+    return "\n".join(lines) + "\n"

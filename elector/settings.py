@@ -1,0 +1,253 @@
+"""Every setting of the sidecar, in one typed place: flags, `ELECTOR_*` env, downward-API env.
+
+Flags win over env. Invalid input raises `SettingsError` naming the flag; `__main__` turns it into a
+one-line message and exit code 1. Flag names follow the NAIS elector (`--election`,
+`--election-namespace`, `--http`, `--probe-address`, `--metrics-address`, `--log-format`,
+`--log-level`) plus client-go's timings.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import re
+import socket
+from typing import Mapping, Optional, Sequence
+
+__all__ = ["ElectionConfig", "Settings", "SettingsError", "parse", "parse_duration", "format_duration"]
+
+JITTER_FACTOR = 1.2  # client-go wait.Jitter factor: RenewDeadline must exceed 1.2 * RetryPeriod
+SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
+
+_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
+_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "μs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+class SettingsError(ValueError):
+    """A setting is missing or invalid; the message starts with the flag's name."""
+
+
+def parse_duration(text: str) -> float:
+    """Go `time.ParseDuration` syntax ("15s", "1m30s", "500ms", "0") -> seconds."""
+    text = text.strip()
+    if text in ("0", "+0", "-0"):
+        return 0.0
+    sign = -1.0 if text.startswith("-") else 1.0
+    body = text.lstrip("+-")
+    total, pos = 0.0, 0
+    while pos < len(body):
+        match = _DURATION_PART.match(body, pos)
+        if not match:
+            raise ValueError(f"invalid duration {text!r} (use Go syntax such as 15s, 1m30s, 500ms)")
+        total += float(match.group(1)) * _UNITS[match.group(2)]
+        pos = match.end()
+    if not body:
+        raise ValueError(f"invalid duration {text!r}")
+    return sign * total
+
+
+def format_duration(seconds: float) -> str:
+    """Seconds -> a short Go-style duration ("15s", "500ms")."""
+    if seconds and seconds < 1:
+        return f"{seconds * 1000:g}ms"
+    return f"{seconds:g}s"
+
+
+@dataclasses.dataclass(frozen=True)
+class ElectionConfig:
+    """What the election needs; validated like client-go's NewLeaderElector at construction."""
+
+    name: str
+    namespace: str
+    identity: str
+    lease_duration: float = 15.0
+    renew_deadline: float = 10.0
+    retry_period: float = 2.0
+
+    def __post_init__(self) -> None:
+        if not self.name:
+            raise SettingsError("--election: required (the Lease name)")
+        if not self.namespace:
+            raise SettingsError("--election-namespace: required (or set POD_NAMESPACE)")
+        if not self.identity:
+            raise SettingsError("--identity: empty (set POD_NAME)")
+        if self.retry_period <= 0:
+            raise SettingsError("--retry-period: must be positive")
+        if self.lease_duration < 1 or self.lease_duration != int(self.lease_duration):
+            raise SettingsError("--lease-duration: must be a whole number of seconds, at least 1s")
+        if self.lease_duration <= self.renew_deadline:
+            raise SettingsError(
+                f"--lease-duration ({format_duration(self.lease_duration)}) must be greater than "
+                f"--renew-deadline ({format_duration(self.renew_deadline)})"
+            )
+        if self.renew_deadline <= JITTER_FACTOR * self.retry_period:
+            raise SettingsError(
+                f"--renew-deadline ({format_duration(self.renew_deadline)}) must be greater than "
+                f"{JITTER_FACTOR} x --retry-period ({format_duration(self.retry_period)})"
+            )
+
+    @property
+    def request_timeout(self) -> float:
+        """Per-request timeout: client-go's max(1s, RenewDeadline/2), so one hung call cannot cost the lease."""
+        return max(1.0, self.renew_deadline / 2)
+
+    def describe(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    election: ElectionConfig
+    http_host: str = "localhost"
+    http_port: int = 4040
+    probe_host: str = "0.0.0.0"
+    probe_port: int = 4041
+    metrics_host: Optional[str] = None  # None: /metrics on the probe address
+    metrics_port: Optional[int] = None
+    log_format: str = "text"
+    log_level: str = "info"
+    kubeconfig: Optional[str] = None
+    service_account_dir: str = SERVICE_ACCOUNT_DIR
+    release_timeout: float = 0.0
+    app_health_url: Optional[str] = None
+    leader_label: bool = False
+    pod_name: str = ""
+    pod_namespace: str = ""
+    pod_uid: str = ""
+
+
+_LOG_LEVELS = {
+    "trace": "debug", "debug": "debug", "info": "info", "warn": "warning", "warning": "warning",
+    "error": "error", "fatal": "error", "panic": "error",
+}
+
+
+def _flag_table() -> list[tuple[str, str, str]]:
+    """(flag, default-as-text or "", help) in the order shown by --help."""
+    return [
+        ("election", "", "the election name: the Lease name"),
+        ("election-namespace", "", "namespace of the Lease (default: $POD_NAMESPACE)"),
+        ("identity", "", "this candidate's identity (default: $POD_NAME, else the hostname)"),
+        ("http", "localhost:4040", "address of the election API (/, /sse, /release); keep it on localhost"),
+        ("probe-address", "0.0.0.0:4041", "address of /healthz, /readyz (and /metrics by default)"),
+        ("metrics-address", "", "address of /metrics (default: on --probe-address)"),
+        ("log-format", "text", "text or json"),
+        ("log-level", "info", "debug, info, warning or error"),
+        ("kubeconfig", "", "kubeconfig file, for running outside a cluster (default: in-cluster config)"),
+        ("lease-duration", "15s", "how long a Lease stays valid without renewal"),
+        ("renew-deadline", "10s", "the leader steps down if it cannot renew within this"),
+        ("retry-period", "2s", "time between renewals and between acquire attempts"),
+        ("release-timeout", "0", "on SIGTERM, wait this long for the app's POST /release (0: don't wait)"),
+        ("app-health-url", "", "lead only while GET of this URL answers 2xx (off by default)"),
+        ("leader-label", "", "keep the label elector.dev/leader=true on the leader pod (bool)"),
+    ]
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise SettingsError(message)
+
+
+def _env_name(flag: str) -> str:
+    return "ELECTOR_" + flag.upper().replace("-", "_")
+
+
+def _address(flag: str, text: str) -> tuple[str, int]:
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+        raise SettingsError(f"--{flag}: {text!r} is not host:port")
+    return (host.strip("[]") or "0.0.0.0"), int(port)
+
+
+def _duration(flag: str, text: str) -> float:
+    try:
+        value = parse_duration(text)
+    except ValueError as exc:
+        raise SettingsError(f"--{flag}: {exc}") from None
+    if value < 0:
+        raise SettingsError(f"--{flag}: must not be negative")
+    return value
+
+
+def _bool(flag: str, text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("", "0", "false", "no", "off"):
+        return False
+    raise SettingsError(f"--{flag}: {text!r} is not a boolean")
+
+
+def parse(argv: Sequence[str], env: Mapping[str, str]) -> Settings:
+    """Build `Settings` from command-line arguments and the environment; raises `SettingsError`."""
+    parser = _Parser(prog="kube-elector", description="Lease leader election sidecar.", allow_abbrev=False)
+    for flag, default, help_text in _flag_table():
+        if flag == "leader-label":
+            parser.add_argument(f"--{flag}", nargs="?", const="true", default=None, help=help_text)
+        else:
+            parser.add_argument(f"--{flag}", default=None, help=f"{help_text} [env {_env_name(flag)}]")
+    args = vars(parser.parse_args(list(argv)))
+
+    def value(flag: str) -> str:
+        given = args[flag.replace("-", "_")]
+        if given is not None:
+            return str(given)
+        default = dict((f, d) for f, d, _ in _flag_table())[flag]
+        return env.get(_env_name(flag), default)
+
+    sa_dir = env.get("ELECTOR_SERVICE_ACCOUNT_DIR", SERVICE_ACCOUNT_DIR)
+    namespace = value("election-namespace") or env.get("POD_NAMESPACE", "") or _read(f"{sa_dir}/namespace")
+    identity = value("identity") or env.get("POD_NAME", "") or socket.gethostname()
+    log_format = value("log-format").lower()
+    if log_format not in ("text", "json"):
+        raise SettingsError(f"--log-format: {log_format!r} is neither text nor json")
+    level = _LOG_LEVELS.get(value("log-level").lower())
+    if level is None:
+        raise SettingsError(f"--log-level: unknown level {value('log-level')!r}")
+    http_host, http_port = _address("http", value("http"))
+    probe_host, probe_port = _address("probe-address", value("probe-address"))
+    metrics_host: Optional[str] = None
+    metrics_port: Optional[int] = None
+    if value("metrics-address"):
+        metrics_host, metrics_port = _address("metrics-address", value("metrics-address"))
+    app_health_url = value("app-health-url") or None
+    if app_health_url and not app_health_url.startswith("http://"):
+        raise SettingsError(f"--app-health-url: {app_health_url!r} must be an http:// URL")
+    election = ElectionConfig(
+        name=value("election"),
+        namespace=namespace,
+        identity=identity,
+        lease_duration=_duration("lease-duration", value("lease-duration")),
+        renew_deadline=_duration("renew-deadline", value("renew-deadline")),
+        retry_period=_duration("retry-period", value("retry-period")),
+    )
+    kubeconfig = value("kubeconfig") or None
+    if kubeconfig and not os.path.isfile(kubeconfig):
+        raise SettingsError(f"--kubeconfig: no such file {kubeconfig!r}")
+    return Settings(
+        election=election,
+        http_host=http_host,
+        http_port=http_port,
+        probe_host=probe_host,
+        probe_port=probe_port,
+        metrics_host=metrics_host,
+        metrics_port=metrics_port,
+        log_format=log_format,
+        log_level=level,
+        kubeconfig=kubeconfig,
+        service_account_dir=sa_dir,
+        release_timeout=_duration("release-timeout", value("release-timeout")),
+        app_health_url=app_health_url,
+        leader_label=_bool("leader-label", value("leader-label")),
+        pod_name=env.get("POD_NAME", "") or identity,
+        pod_namespace=env.get("POD_NAMESPACE", "") or namespace,
+        pod_uid=env.get("POD_UID", ""),
+    )
+
+
+def _read(path: str) -> str:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return handle.read().strip()
+    except OSError:
+        return ""

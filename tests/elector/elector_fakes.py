@@ -1,0 +1,167 @@
+"""Fakes for the elector's seams: a fake clock and an in-memory Lease (shared by several candidates)."""
+from __future__ import annotations
+
+import asyncio
+import datetime
+import heapq
+import itertools
+from typing import Any, AsyncIterator, Optional
+
+from elector import lock as locks
+from elector import record
+
+EPOCH = datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc)
+
+
+async def settle(rounds: int = 200) -> None:
+    """Let every ready task run until the loop is idle (the fakes never do real I/O)."""
+    for _ in range(rounds):
+        await asyncio.sleep(0)
+
+
+class FakeClock:
+    """Time moves only through `advance()`; sleepers wake in deadline order."""
+
+    def __init__(self, start: float = 1000.0) -> None:
+        self._start = start
+        self._now = start
+        self._sleepers: list[tuple[float, int, asyncio.Future[None]]] = []
+        self._counter = itertools.count()
+
+    def now(self) -> float:
+        return self._now
+
+    def wall(self) -> datetime.datetime:
+        return EPOCH + datetime.timedelta(seconds=self._now - self._start)
+
+    async def sleep(self, seconds: float) -> None:
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._sleepers, (self._now + max(0.0, seconds), next(self._counter), future))
+        await future
+
+    async def advance(self, seconds: float, *, every: Optional[float] = None, check: Any = None) -> None:
+        """Move time forward, waking sleepers on the way; call `check()` after each step of `every`."""
+        target = self._now + seconds
+        await settle()
+        while True:
+            due = [s for s in self._sleepers if s[0] <= target and not s[2].done()]
+            next_step = min((s[0] for s in due), default=target)
+            if every is not None:
+                next_step = min(next_step, self._now + every)
+            next_step = min(max(next_step, self._now), target)
+            self._now = next_step
+            while self._sleepers and self._sleepers[0][0] <= self._now:
+                _, _, future = heapq.heappop(self._sleepers)
+                if not future.done():
+                    future.set_result(None)
+            await settle()
+            if check is not None:
+                check()
+            if self._now >= target:
+                break
+
+
+class LeaseStore:
+    """One Lease object, as the API server would keep it (resourceVersion CAS, watch events)."""
+
+    def __init__(self) -> None:
+        self.spec: Optional[dict[str, Any]] = None
+        self.rv = 100
+        self.uid = "uid-1"
+        self.writes: list[dict[str, Any]] = []
+        self.down = False
+        self._watchers: list[asyncio.Queue[Any]] = []
+
+    def observed(self) -> Optional[locks.Observed]:
+        if self.spec is None:
+            return None
+        return locks.Observed(record.record_from_spec(self.spec), record.canonical(self.spec), str(self.rv), self.uid)
+
+    def put(self, spec: Optional[dict[str, Any]]) -> None:
+        """Write as another client would (or delete with None)."""
+        self.rv += 1
+        self.spec = dict(spec) if spec is not None else None
+        if spec is not None:
+            self.writes.append(dict(spec))
+        for queue in self._watchers:
+            queue.put_nowait(self.observed())
+
+    def set_down(self, down: bool) -> None:
+        self.down = down
+        if down:
+            for queue in self._watchers:
+                queue.put_nowait(StopAsyncIteration)
+
+    async def watch(self) -> AsyncIterator[Optional[locks.Observed]]:
+        if self.down:
+            raise locks.LockError("connection refused")
+        queue: asyncio.Queue[Any] = asyncio.Queue()
+        self._watchers.append(queue)
+        try:
+            yield self.observed()
+            while True:
+                item = await queue.get()
+                if item is StopAsyncIteration:
+                    raise locks.LockError("watch closed")
+                yield item
+        finally:
+            self._watchers.remove(queue)
+
+
+class InMemoryLock:
+    """A `lock.Lock` on a `LeaseStore`; `down`/`hang` break this client only."""
+
+    def __init__(self, store: LeaseStore, name: str = "default/test") -> None:
+        self.store = store
+        self.name = name
+        self.down = False
+        self.hang = False
+        self._rv: Optional[int] = None
+
+    async def _check(self) -> None:
+        if self.hang:
+            await asyncio.get_running_loop().create_future()
+        if self.down or self.store.down:
+            raise locks.LockError("connection refused")
+
+    async def get(self) -> locks.Observed:
+        await self._check()
+        obs = self.store.observed()
+        if obs is None:
+            raise locks.LeaseNotFound(self.name)
+        self._rv = self.store.rv
+        return obs
+
+    async def create(self, rec: record.LeaderElectionRecord) -> locks.Observed:
+        await self._check()
+        if self.store.spec is not None:
+            raise locks.LeaseConflict("already exists")
+        self.store.put(record.spec_from_record(rec))
+        self._rv = self.store.rv
+        obs = self.store.observed()
+        assert obs is not None
+        return obs
+
+    async def update(self, rec: record.LeaderElectionRecord) -> locks.Observed:
+        await self._check()
+        if self._rv is None:
+            raise locks.LockError("update before get or create")
+        if self.store.spec is None:
+            raise locks.LeaseNotFound(self.name)
+        if self._rv != self.store.rv:
+            raise locks.LeaseConflict("the object has been modified")
+        self.store.put(record.spec_from_record(rec))
+        self._rv = self.store.rv
+        obs = self.store.observed()
+        assert obs is not None
+        return obs
+
+    async def watch(self) -> AsyncIterator[Optional[locks.Observed]]:
+        await self._check()
+        async for item in self.store.watch():
+            if self.down:
+                raise locks.LockError("connection refused")
+            yield item
+
+    def describe(self) -> str:
+        return self.name
