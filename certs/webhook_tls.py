@@ -78,15 +78,16 @@ def needs_renewal(cert_pem: bytes, *, now: datetime.datetime, share: float = REN
     return now >= start + (end - start) * share
 
 
-def covers(bundle: Bundle, names: list[str]) -> bool:
-    """True if the serving cert names every one of `names` and was signed by the bundle's CA."""
+def covers(bundle: Bundle, names: list[str], ips: list[str] = ()) -> bool:  # type: ignore[assignment]
+    """True if the serving cert names every DNS name and IP and was signed by the bundle's CA."""
     cert = bundle.serving.cert
     try:
-        sans = set(cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value.get_values_for_type(x509.DNSName))
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
         cert.verify_directly_issued_by(bundle.ca.cert)
     except (x509.ExtensionNotFound, InvalidSignature, ValueError, TypeError):
         return False
-    return set(names) <= sans
+    have_ips = {str(ip) for ip in san.get_values_for_type(x509.IPAddress)}
+    return set(names) <= set(san.get_values_for_type(x509.DNSName)) and set(ips) <= have_ips
 
 
 def ca_bundle_contains(bundle_pem: str | None, ca_pem: bytes) -> bool:

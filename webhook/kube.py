@@ -6,6 +6,7 @@ Bodies are plain dicts (never typed models); errors become `KubeError` with the 
 from __future__ import annotations
 
 import base64
+import json
 import logging
 import threading
 from pathlib import Path
@@ -40,17 +41,22 @@ class Api:
         self._api = api
 
     def call(self, method: str, path: str, body: Any = None, *, content_type: str = "application/json") -> Any:
+        """The decoded JSON answer; KubeError on any non-2xx status or connection failure."""
         try:
-            data, _, _ = self._api.call_api(
-                path, method, body=body, header_params={"Content-Type": content_type, "Accept": "application/json"},
-                auth_settings=["BearerToken"], response_type="object", _return_http_data_only=False,
-                _preload_content=True, _request_timeout=10,
+            request = self._api.param_serialize(
+                method, path, header_params={"Content-Type": content_type, "Accept": "application/json"},
+                body=body, auth_settings=["BearerToken"],
             )
-            return data
+            response = self._api.call_api(*request, _request_timeout=10)
+            response.read()
         except ApiException as exc:
-            raise KubeError(exc.status or 0, f"{method} {path}: {exc.status} {exc.reason}: {exc.body}") from None
-        except Exception as exc:  # connection errors from urllib3
+            raise KubeError(exc.status or 0, f"{method} {path}: {exc.status} {exc.reason}") from None
+        except Exception as exc:  # urllib3 connection errors and the like
             raise KubeError(0, f"{method} {path}: {exc}") from None
+        text = response.data.decode(errors="replace") if response.data else ""
+        if not 200 <= response.status < 300:
+            raise KubeError(response.status, f"{method} {path}: {response.status} {text[:500]}")
+        return json.loads(text) if text else None
 
 
 class RoleBindings:

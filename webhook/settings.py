@@ -97,6 +97,8 @@ class Settings(BaseSettings):
     namespace: str = Field("kube-elector", description="the webhook's own namespace")
     service_name: str = "kube-elector-webhook"
     cert_secret_name: str = "kube-elector-webhook-tls"
+    cert_extra_dns: list[str] = Field([], description="extra DNS names for the self-managed certificate")
+    cert_extra_ips: list[str] = Field([], description="extra IP SANs, e.g. 127.0.0.1 for a webhook reached by URL")
     webhook_configuration_name: str = "kube-elector"
     kubeconfig: Path | None = Field(None, description="kubeconfig outside a cluster (else in-cluster config)")
     max_body_bytes: int = Field(3 * 1024 * 1024, ge=1024, description="larger AdmissionReviews are refused")

@@ -69,7 +69,7 @@ class SelfManagedSource:
         workdir.mkdir(parents=True, exist_ok=True)
         self._files = FileSource(ctx, workdir / "tls.crt", workdir / "tls.key")
         self._workdir = workdir
-        self._names = webhook_tls.service_names(settings.service_name, settings.namespace)
+        self._names = [*webhook_tls.service_names(settings.service_name, settings.namespace), *settings.cert_extra_dns]
 
     @property
     def ready(self) -> bool:
@@ -100,12 +100,15 @@ class SelfManagedSource:
                 secret = None
             bundle = webhook_tls.Bundle.from_secret(secret) if secret else None
             now = datetime.datetime.now(datetime.timezone.utc)
-            if bundle and webhook_tls.covers(bundle, self._names) and not webhook_tls.needs_renewal(
+            if bundle and webhook_tls.covers(bundle, self._names, self._settings.cert_extra_ips) and not webhook_tls.needs_renewal(
                 bundle.serving.cert_pem, now=now
             ):
                 return bundle
             keep_ca = bundle.ca if bundle and not webhook_tls.needs_renewal(bundle.ca.cert_pem, now=now) else None
-            fresh = webhook_tls.issue(service=self._settings.service_name, namespace=self._settings.namespace, ca=keep_ca)
+            fresh = webhook_tls.issue(
+                service=self._settings.service_name, namespace=self._settings.namespace, ca=keep_ca,
+                extra_dns=self._settings.cert_extra_dns, extra_ips=self._settings.cert_extra_ips,
+            )
             body = fresh.to_secret(name=name, namespace=self._settings.namespace)
             try:
                 if secret is None:
