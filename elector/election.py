@@ -110,6 +110,10 @@ class LeaderElector:
         """`listener(view)` is called synchronously after every change of state."""
         self._listeners.append(listener)
 
+    def holds_lease(self) -> bool:
+        """True if the last record we saw names us as holder (we may have to release it)."""
+        return bool(self._observed) and self._observed.record.holder_identity == self.config.identity
+
     def healthy(self, tolerance: float) -> bool:
         """False only if we still believe we lead long after our claim expired (a wedged loop)."""
         return not (self._leading and self.clock.now() > self._valid_until + tolerance)

@@ -6,7 +6,7 @@ import pytest
 
 from elector import election, settings
 
-from elector_fakes import FakeClock, InMemoryLock, LeaseStore
+from tests.elector.elector_fakes import FakeClock, InMemoryLock, LeaseStore
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import re
 
 from elector import record
 
-from elector_fakes import FakeClock, LeaseStore
+from tests.elector.elector_fakes import FakeClock, LeaseStore
 
 
 def leaders(*electors):
