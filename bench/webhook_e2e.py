@@ -1,0 +1,112 @@
+"""2. Pod CREATE latency through the real kube-apiserver, with the webhook vs without it (same run).
+
+The webhook is installed from manifests/ as the acceptance tests do (localplane.webhook_install:
+shipped ConfigMap, self-managed certificate, RoleBindings on). Each run creates pods one after
+another as the admin, in three phases taken in turn:
+  webhook        the MutatingWebhookConfiguration present, pods opted in (the webhook is called)
+  not opted in   the configuration present, pods without the annotation (matchConditions skip the call)
+  no webhook     the configuration deleted (the baseline), pods opted in
+"""
+from __future__ import annotations
+
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from bench import common
+from localplane import webhook_install
+
+NAMESPACE = "bench-e2e"
+MWC = f"/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/{webhook_install.CONFIGURATION}"
+WARMUP = 5
+
+
+def pod(opted_in: bool) -> dict[str, Any]:
+    annotations = {"elector.dev/inject": "true"} if opted_in else {}
+    return {"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"generateName": "bench-", "labels": {"app": "bench"}, "annotations": annotations},
+            "spec": {"containers": [{"name": "app", "image": "app:1", "env": [{"name": "MODE", "value": "prod"}]}]}}
+
+
+def injected(api: Any) -> bool:
+    """Does a dry-run CREATE of an opted-in pod come back with the elector? (the API server's view)"""
+    answer = api.post(f"/api/v1/namespaces/{NAMESPACE}/pods", params={"dryRun": "All"}, json=pod(True)).json()
+    spec = answer.get("spec") or {}
+    return any(c.get("name") == "elector" for c in [*spec.get("initContainers", []), *spec.get("containers", [])])
+
+
+def set_webhook(api: Any, saved: dict[str, Any], present: bool) -> None:
+    exists = api.get(MWC).status_code == 200
+    if present and not exists:
+        body = {**saved, "metadata": {k: v for k, v in saved["metadata"].items()
+                                      if k in ("name", "labels", "annotations")}}
+        api.post(MWC.rsplit("/", 1)[0], json=body).raise_for_status()
+    elif not present and exists:
+        api.delete(MWC).raise_for_status()
+    deadline = time.monotonic() + 30
+    while injected(api) != present:  # the API server's informer has caught up
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"webhook configuration present={present} not in effect after 30 s")
+        time.sleep(0.1)
+
+
+def create_pods(api: Any, body: dict[str, Any], count: int) -> list[float]:
+    latencies = []
+    for i in range(WARMUP + count):
+        started = time.perf_counter()
+        api.post(f"/api/v1/namespaces/{NAMESPACE}/pods", json=body).raise_for_status()
+        if i >= WARMUP:
+            latencies.append((time.perf_counter() - started) * 1000)
+    return latencies
+
+
+def main() -> None:
+    args = common.cli(__doc__.splitlines()[0], pods=100)
+    count = 30 if args.quick else args.pods
+    work = Path(tempfile.mkdtemp(prefix="bench-e2e-"))
+    plane = common.start_plane(work / "plane")
+    hook = None
+    phases = {"webhook": (True, True), "not opted in": (True, False), "no webhook": (False, True)}
+    runs: dict[str, list[list[float]]] = {name: [] for name in phases}
+    try:
+        hook = webhook_install.install(plane, work / "webhook", port=common.free_port())
+        with plane.client() as api:
+            common.make_namespace(api, NAMESPACE)
+            set_webhook(api, {}, True)
+            saved = api.get(MWC).raise_for_status().json()
+            for run in range(args.runs):
+                for name, (present, opted_in) in phases.items():
+                    set_webhook(api, saved, present)
+                    runs[name].append(create_pods(api, pod(opted_in), count))
+                common.say(f"run {run + 1}/{args.runs} done")
+            set_webhook(api, saved, True)
+            api.delete(f"/api/v1/namespaces/{NAMESPACE}")
+    finally:
+        if hook is not None:
+            hook.stop()
+        plane.stop()
+
+    def per_run(name: str, fn: Any) -> list[float]:
+        return [fn(latencies) for latencies in runs[name]]
+
+    p99 = lambda values: common.percentile(values, 99)  # noqa: E731
+    base = dict(baseline_name="no webhook")
+    added = [statistics.median(w) - statistics.median(n) for w, n in zip(runs["webhook"], runs["no webhook"])]
+    rows = [
+        common.row("pod CREATE median, opted in", "ms", per_run("webhook", statistics.median),
+                   baseline=per_run("no webhook", statistics.median), **base),
+        common.row("pod CREATE p99, opted in", "ms", per_run("webhook", p99), baseline=per_run("no webhook", p99), **base),
+        common.row("added by the webhook at the median", "ms", added, target="≤ 5 ms", check=lambda v, b: v <= 5.0),
+        common.row("pod CREATE median, not opted in", "ms", per_run("not opted in", statistics.median),
+                   baseline=per_run("no webhook", statistics.median), **base),
+        common.row("pod CREATE p99, not opted in", "ms", per_run("not opted in", p99),
+                   baseline=per_run("no webhook", p99), **base),
+    ]
+    common.report("webhook_e2e", rows, settings={"runs": args.runs, "pods_per_phase": count, "warmup": WARMUP,
+                                                 "client": "httpx, keep-alive, admin (system:masters)"})
+
+
+if __name__ == "__main__":
+    main()
