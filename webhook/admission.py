@@ -72,43 +72,61 @@ def parse_review(body: bytes) -> Request:
 
 
 def check_pod(pod: Any) -> str | None:
-    """None if every field the core reads has the right type, else the first bad field."""
+    """None if every field the core reads is absent (or null) or of the right type, else the first bad field."""
     if not isinstance(pod, dict):
         return "request.object: not an object"
-    meta = pod.get("metadata", {})
-    if not isinstance(meta, dict):
+    meta = _field(pod, "metadata", dict)
+    if meta is _WRONG:
         return "metadata: not an object"
     for key in ("annotations", "labels"):
-        value = meta.get(key) or {}
-        if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+        value = _field(meta, key, dict)
+        if value is _WRONG or not all(isinstance(v, str) for v in value.values()):
             return f"metadata.{key}: not a map of strings"
     for key in ("name", "generateName"):
-        if meta.get(key) is not None and not isinstance(meta[key], str):
+        if _field(meta, key, str) is _WRONG:
             return f"metadata.{key}: not a string"
-    owners = meta.get("ownerReferences") or []
-    if not isinstance(owners, list) or not all(isinstance(o, dict) for o in owners):
+    if not _list_of(meta, "ownerReferences", dict):
         return "metadata.ownerReferences: not a list of objects"
-    spec = pod.get("spec", {})
-    if not isinstance(spec, dict):
+    spec = _field(pod, "spec", dict)
+    if spec is _WRONG:
         return "spec: not an object"
-    if spec.get("serviceAccountName") is not None and not isinstance(spec["serviceAccountName"], str):
+    if _field(spec, "serviceAccountName", str) is _WRONG:
         return "spec.serviceAccountName: not a string"
-    volumes = spec.get("volumes") or []
-    if not isinstance(volumes, list) or not all(isinstance(v, dict) for v in volumes):
+    if not _list_of(spec, "volumes", dict):
         return "spec.volumes: not a list of objects"
     for key in ("initContainers", "containers"):
-        containers = spec.get(key) or []
-        if not isinstance(containers, list):
-            return f"spec.{key}: not a list"
-        for i, c in enumerate(containers):
+        if not _list_of(spec, key, dict):
+            return f"spec.{key}: not a list of containers"
+        for i, c in enumerate(spec.get(key) or []):
             where = f"spec.{key}[{i}]"
-            if not isinstance(c, dict) or not isinstance(c.get("name"), str):
-                return f"{where}: not a container with a name"
-            for sub in ("env", "ports"):
-                items = c.get(sub) or []
-                if not isinstance(items, list) or not all(isinstance(e, dict) for e in items):
+            if not isinstance(c.get("name"), str):
+                return f"{where}.name: missing or not a string"
+            for sub, key, kind in (("env", "name", str), ("ports", "containerPort", int)):
+                if not _list_of(c, sub, dict):
                     return f"{where}.{sub}: not a list of objects"
+                for j, item in enumerate(c.get(sub) or []):
+                    if not isinstance(item.get(key), kind) or isinstance(item.get(key), bool):
+                        return f"{where}.{sub}[{j}].{key}: missing or not a {kind.__name__}"
+    for i, volume in enumerate(spec.get("volumes") or []):
+        if not isinstance(volume.get("name"), str):
+            return f"spec.volumes[{i}].name: missing or not a string"
     return None
+
+
+_WRONG = object()
+
+
+def _field(parent: dict[str, Any], key: str, kind: type) -> Any:
+    """The value (an empty `kind` when absent or null), or _WRONG when it has another type."""
+    value = parent.get(key)
+    if value is None:
+        return kind()
+    return value if isinstance(value, kind) and not (kind is int and isinstance(value, bool)) else _WRONG
+
+
+def _list_of(parent: dict[str, Any], key: str, kind: type) -> bool:
+    items = _field(parent, key, list)
+    return items is not _WRONG and all(isinstance(i, kind) for i in items)
 
 
 def allowed(request: Request, *, warnings: list[str] | None = None) -> dict[str, Any]:

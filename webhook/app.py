@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from typing import Any, Callable
@@ -38,7 +39,11 @@ def create_app(
 
     async def _mutate(request: Request, tasks: BackgroundTasks, *, namespace_opted_in: bool) -> Response:
         started = time.perf_counter()
-        body = await _read_limited(request, settings.max_body_bytes)
+        try:
+            async with asyncio.timeout(settings.request_timeout_seconds):
+                body = await _read_limited(request, settings.max_body_bytes)
+        except TimeoutError:
+            return _error(408, f"body not received within {settings.request_timeout_seconds:g} s", counters, started)
         if body is None:
             return _error(413, f"body larger than {settings.max_body_bytes} bytes", counters, started)
         try:

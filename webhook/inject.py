@@ -75,10 +75,10 @@ def inject(pod: dict[str, Any], opts: options.PodOptions, *, namespace: str, set
     Idempotent: a pod that already has them comes back equal, so re-invocation is safe.
     """
     new = copy.deepcopy(pod)
-    meta = new.setdefault("metadata", {})
-    spec = new.setdefault("spec", {})
+    meta = new["metadata"] = new.get("metadata") or {}
+    spec = new["spec"] = new.get("spec") or {}
     if not _has_sidecar(spec):
-        volumes = spec.setdefault("volumes", [])
+        volumes = spec["volumes"] = spec.get("volumes") or []
         if not any(v.get("name") == sidecar.TOKEN_VOLUME for v in volumes):
             volumes.append(sidecar.token_volume(settings))
         elector = sidecar.container(opts, namespace=namespace, settings=settings)
@@ -86,12 +86,13 @@ def inject(pod: dict[str, Any], opts: options.PodOptions, *, namespace: str, set
             # First, so later init containers and the app start after it serves.
             spec["initContainers"] = [elector, *(spec.get("initContainers") or [])]
         else:
-            spec.setdefault("containers", []).append(elector)
+            spec["containers"] = [*(spec.get("containers") or []), elector]
     for app in _app_containers(spec):
         if opts.env_containers is None or app.get("name") in opts.env_containers:
             _prepend_missing_env(app, sidecar.app_env(opts))
-    meta.setdefault("annotations", {})[options.INJECTED] = VERSION
-    meta.setdefault("labels", {}).setdefault(ELECTION_LABEL, opts.election)
+    meta["annotations"] = {**(meta.get("annotations") or {}), options.INJECTED: VERSION}
+    meta["labels"] = meta.get("labels") or {}
+    meta["labels"].setdefault(ELECTION_LABEL, opts.election)
     if not settings.native_sidecar and spec.get("containers"):
         meta["annotations"].setdefault(DEFAULT_CONTAINER, spec["containers"][0].get("name"))
     return new

@@ -101,6 +101,7 @@ class Settings(BaseSettings):
     cert_extra_ips: list[str] = Field([], description="extra IP SANs, e.g. 127.0.0.1 for a webhook reached by URL")
     webhook_configuration_name: str = "kube-elector"
     kubeconfig: Path | None = Field(None, description="kubeconfig outside a cluster (else in-cluster config)")
+    request_timeout_seconds: float = Field(10.0, gt=0, le=30, description="time to receive one request body")
     max_body_bytes: int = Field(3 * 1024 * 1024, ge=1024, description="larger AdmissionReviews are refused")
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 

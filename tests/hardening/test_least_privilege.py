@@ -1,0 +1,90 @@
+"""What the shipped RBAC really grants, asked of the real API server with real ServiceAccount tokens."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from localplane import webhook_install
+from webhook import handler, kube
+
+
+@pytest.fixture(scope="module")
+def installed(control_plane):
+    webhook_install.apply_manifests(control_plane)
+    yield
+    with control_plane.client() as api:
+        api.delete(f"/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/{webhook_install.CONFIGURATION}")
+
+
+def as_account(plane, namespace, account) -> httpx.Client:
+    token = plane.token(namespace, account)
+    import ssl
+    ctx = ssl.create_default_context(cadata=plane.ca_pem.decode())
+    return httpx.Client(base_url=plane.server, verify=ctx, trust_env=False,
+                        headers={"Authorization": f"Bearer {token}", "Accept": "application/json"})
+
+
+def can(client: httpx.Client, verb, resource, namespace, *, group="", name=None) -> bool:
+    attrs = {"verb": verb, "resource": resource, "group": group, "namespace": namespace}
+    if name:
+        attrs["name"] = name
+    review = {"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview",
+              "spec": {"resourceAttributes": attrs}}
+    r = client.post("/apis/authorization.k8s.io/v1/selfsubjectaccessreviews", json=review).raise_for_status()
+    return bool(r.json()["status"]["allowed"])
+
+
+def rules(client: httpx.Client, namespace: str) -> list[str]:
+    review = {"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectRulesReview", "spec": {"namespace": namespace}}
+    status = client.post("/apis/authorization.k8s.io/v1/selfsubjectrulesreviews", json=review).raise_for_status().json()["status"]
+    return sorted(f"{','.join(r.get('apiGroups') or [''])}/{','.join(r['resources'] or [])}"
+                  f"{'/' + ','.join(r['resourceNames']) if r.get('resourceNames') else ''}: {','.join(sorted(r['verbs']))}"
+                  for r in status["resourceRules"] if r.get("resources"))
+
+
+def test_elector_account_can_run_its_election_and_nothing_more(installed, control_plane, api, namespace):
+    api.post(f"/api/v1/namespaces/{namespace}/serviceaccounts", json={"metadata": {"name": "app"}}).raise_for_status()
+    binding = kube.role_binding(handler.Binding(namespace, "app"), "kube-elector-election")
+    api.post(f"/apis/rbac.authorization.k8s.io/v1/namespaces/{namespace}/rolebindings", json=binding).raise_for_status()
+    with as_account(control_plane, namespace, "app") as elector:
+        granted = rules(elector, namespace)
+        print("elector rules:", granted)
+        assert "coordination.k8s.io/leases: create,get,list,update,watch" in granted
+        for verb in ("get", "list", "watch", "create", "update"):
+            assert can(elector, verb, "leases", namespace, group="coordination.k8s.io")
+        assert not can(elector, "delete", "leases", namespace, group="coordination.k8s.io")
+        assert not can(elector, "patch", "leases", namespace, group="coordination.k8s.io")
+        assert not can(elector, "get", "secrets", namespace)
+        assert not can(elector, "list", "pods", namespace)
+        assert not can(elector, "patch", "pods", namespace)
+        other = "kube-elector"  # any other namespace
+        assert not can(elector, "get", "leases", other, group="coordination.k8s.io")
+        lease = {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": {"name": "steal"}}
+        assert elector.post(f"/apis/coordination.k8s.io/v1/namespaces/{other}/leases", json=lease).status_code == 403
+        assert elector.get(f"/api/v1/namespaces/{namespace}/secrets").status_code == 403
+
+
+def test_webhook_account_may_bind_only_our_role(installed, control_plane, namespace):
+    with as_account(control_plane, "kube-elector", "kube-elector-webhook") as hook:
+        print("webhook rules in a user namespace:", rules(hook, namespace))
+        assert can(hook, "create", "rolebindings", namespace, group="rbac.authorization.k8s.io")
+        assert can(hook, "bind", "clusterroles", "", group="rbac.authorization.k8s.io", name="kube-elector-election")
+        assert not can(hook, "bind", "clusterroles", "", group="rbac.authorization.k8s.io", name="cluster-admin")
+        assert not can(hook, "escalate", "clusterroles", "", group="rbac.authorization.k8s.io")
+        assert not can(hook, "get", "secrets", namespace)
+        assert can(hook, "get", "secrets", "kube-elector", name="kube-elector-webhook-tls")
+        assert not can(hook, "get", "secrets", "kube-elector", name="something-else")
+        assert not can(hook, "update", "leases", namespace, group="coordination.k8s.io")
+        assert not can(hook, "list", "pods", namespace)
+
+        def bind(role):
+            body = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+                    "metadata": {"name": f"try-{role}"},
+                    "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role},
+                    "subjects": [{"kind": "ServiceAccount", "name": "default", "namespace": namespace}]}
+            return hook.post(f"/apis/rbac.authorization.k8s.io/v1/namespaces/{namespace}/rolebindings", json=body)
+
+        assert bind("cluster-admin").status_code == 403
+        assert bind("kube-elector-leader-label").status_code == 403
+        assert bind("kube-elector-election").status_code == 201
