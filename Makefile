@@ -33,5 +33,9 @@ test-controlplane: install binaries
 cluster: install binaries
 	$(PY) -m localplane $(ARGS)
 
+## chaos: the long election chaos run (random faults, 50 ms checker), prints its table
+chaos: install binaries
+	CHAOS_ROUNDS=$${CHAOS_ROUNDS:-60} $(PY) -m pytest tests/chaos -s -p no:logging $(ARGS)
+
 clean:
 	rm -rf .cluster .pytest_cache

@@ -1,0 +1,94 @@
+"""Election chaos: random faults, a checker polling every elector every 50 ms, never two leaders.
+
+`make test` runs one round of each fault kind; `make chaos` runs CHAOS_ROUNDS (default there: 60).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+import uuid
+
+import pytest
+
+from localplane import tcpproxy
+from tests.chaos import faults
+from tests.election.electors import Checker, Elector, leaders, wait_for
+
+ROUNDS = int(os.environ.get("CHAOS_ROUNDS", "0")) or len(faults.FAULTS)
+
+
+@pytest.fixture
+def cluster(control_plane, api, namespace, sa_kubeconfig, tmp_path):
+    sa_kubeconfig()  # ServiceAccount `app` bound to the shipped election ClusterRole
+    token = control_plane.token(namespace, "app", seconds=3 * 3600)
+    backend = [("127.0.0.1", int(control_plane.server.rsplit(":", 1)[1]))]
+    members = []
+
+    def spawn(pod: str, proxy: tcpproxy.TcpProxy) -> Elector:
+        kubeconfig = faults.kubeconfig_via(control_plane, proxy, token, tmp_path / f"{pod}.kubeconfig")
+        return Elector(pod=pod, namespace=namespace, election="chaos", kubeconfig=kubeconfig, log_dir=tmp_path).start()
+
+    def restart(member: faults.Member) -> None:
+        member.elector = spawn(member.elector.pod, member.proxy)
+        checker.electors[:] = [m.elector for m in members]
+
+    for pod in ("chaos-a", "chaos-b", "chaos-c"):
+        proxy = tcpproxy.TcpProxy(backend).start()
+        members.append(faults.Member(spawn(pod, proxy), proxy))
+    checker = Checker([m.elector for m in members])
+    c = faults.Cluster(control_plane, api, namespace, "chaos", members, restart)
+    for m in members:
+        m.elector.wait_ready()
+    checker.start()
+    yield c, checker
+    checker.stop()
+    for m in members:
+        m.elector.stop()
+        m.proxy.stop()
+
+
+def test_chaos_rounds_never_show_two_leaders(cluster):
+    c, checker = cluster
+    rng = random.Random(os.environ.get("CHAOS_SEED", uuid.uuid4().hex))
+    kinds = list(faults.FAULTS)
+    plan = [kinds[i % len(kinds)] for i in range(ROUNDS)]
+    rng.shuffle(plan)
+    gaps: dict[str, list[float]] = {k: [] for k in kinds}
+    c.leader()
+    for kind in plan:
+        before = c.leader().elector.pod
+        started = time.monotonic()
+        faults.FAULTS[kind](c)
+        assert wait_for(lambda: len(leaders(c.electors)) == 1, 30), f"no single leader after {kind}"
+        # The longest stretch without any leader since the fault began, from the checker's record.
+        gaps[kind].append(_longest_gap(checker.history, started))
+        c.log.append(f"{kind}: leader {before} -> {leaders(c.electors)[0].pod}")
+        time.sleep(0.3)
+    _print_table(ROUNDS, gaps, checker)
+    assert checker.overlaps == [], f"two leaders at once: {checker.overlaps[:5]}"
+    assert all(m.elector.proc.poll() is None for m in c.members), "an elector exited on its own"
+
+
+def _longest_gap(history, since: float) -> float:
+    longest, gap_start = 0.0, None
+    for when, saying in history:
+        if when < since:
+            gap_start = None if saying else when
+            continue
+        if not saying and gap_start is None:
+            gap_start = max(when, since)
+        elif saying and gap_start is not None:
+            longest, gap_start = max(longest, when - gap_start), None
+    if gap_start is not None:
+        longest = max(longest, time.monotonic() - gap_start)
+    return longest
+
+
+def _print_table(rounds: int, gaps: dict[str, list[float]], checker: Checker) -> None:
+    print(f"\nchaos: {rounds} rounds, {checker.sweeps} checker sweeps (50 ms), overlaps found: {len(checker.overlaps)}")
+    print(f"{'fault':<24}{'rounds':>7}{'longest leaderless gap (s)':>30}")
+    for kind, values in gaps.items():
+        if values:
+            print(f"{kind:<24}{len(values):>7}{max(values):>30.2f}")
