@@ -269,8 +269,10 @@ class LeaderElector:
         """
         ours = self._observed.resource_version if self._observed else ""
         if obs is None:
+            self._observe(None)
             self._step_down("the Lease was deleted")
         elif obs.record.holder_identity != self.config.identity and _newer(obs.resource_version, ours):
+            self._observe(obs)  # first, so the app sees one change: straight to the new holder
             self._step_down(f"the Lease was written by {obs.record.holder_identity or 'a release'}")
 
     # ---------------------------------------------------------------- one attempt (client-go tryAcquireOrRenew)

@@ -1,0 +1,77 @@
+import pytest
+
+from elector import settings
+
+BASE = ["--election=e", "--election-namespace=ns"]
+
+
+@pytest.mark.parametrize("text, seconds", [
+    ("15s", 15), ("1m30s", 90), ("500ms", 0.5), ("0", 0), ("1h", 3600), ("1.5s", 1.5), ("250us", 0.00025),
+])
+def test_go_durations(text, seconds):
+    assert settings.parse_duration(text) == pytest.approx(seconds)
+
+
+@pytest.mark.parametrize("text", ["15", "s", "1x", "", "1s2"])
+def test_bad_durations(text):
+    with pytest.raises(ValueError):
+        settings.parse_duration(text)
+
+
+def test_injected_args_and_downward_env():
+    cfg = settings.parse(
+        ["--election=app", "--election-namespace=team", "--http=localhost:4040", "--probe-address=0.0.0.0:4041",
+         "--lease-duration=15s", "--renew-deadline=10s", "--retry-period=2s"],
+        {"POD_NAME": "app-7d9f-x", "POD_NAMESPACE": "team", "POD_UID": "u1", "ELECTOR_LOG_FORMAT": "json"},
+    )
+    assert cfg.election == settings.ElectionConfig("app", "team", "app-7d9f-x", 15, 10, 2)
+    assert (cfg.http_host, cfg.http_port, cfg.probe_host, cfg.probe_port) == ("localhost", 4040, "0.0.0.0", 4041)
+    assert cfg.log_format == "json" and cfg.pod_uid == "u1" and cfg.metrics_host is None
+    assert cfg.election.request_timeout == 5
+
+
+def test_flags_win_over_env_and_env_fills_the_rest():
+    env = {"ELECTOR_ELECTION": "from-env", "ELECTOR_ELECTION_NAMESPACE": "ns-env", "ELECTOR_LOG_LEVEL": "warn",
+           "ELECTOR_LEADER_LABEL": "true", "ELECTOR_RELEASE_TIMEOUT": "20s", "POD_NAME": "p"}
+    cfg = settings.parse(["--election=from-flag"], env)
+    assert cfg.election.name == "from-flag" and cfg.election.namespace == "ns-env"
+    assert cfg.log_level == "warning" and cfg.leader_label and cfg.release_timeout == 20
+
+
+def test_defaults_namespace_from_pod_then_identity_from_hostname(monkeypatch):
+    monkeypatch.setattr(settings.socket, "gethostname", lambda: "host-1")
+    cfg = settings.parse(["--election=e"], {"POD_NAMESPACE": "ns", "ELECTOR_SERVICE_ACCOUNT_DIR": "/nonexistent"})
+    assert cfg.election.namespace == "ns" and cfg.election.identity == "host-1"
+    assert (cfg.http_host, cfg.http_port) == ("localhost", 4040)
+
+
+def test_bool_flag_and_metrics_address():
+    cfg = settings.parse([*BASE, "--leader-label", "--metrics-address=127.0.0.1:9090"], {"POD_NAME": "p"})
+    assert cfg.leader_label and (cfg.metrics_host, cfg.metrics_port) == ("127.0.0.1", 9090)
+
+
+@pytest.mark.parametrize("args, flag", [
+    (["--election-namespace=ns"], "--election"),
+    ([*BASE, "--lease-duration=10s"], "--lease-duration"),
+    ([*BASE, "--renew-deadline=2s", "--retry-period=2s"], "--renew-deadline"),
+    ([*BASE, "--lease-duration=2500ms", "--renew-deadline=2s", "--retry-period=1s"], "--lease-duration"),
+    ([*BASE, "--retry-period=2"], "--retry-period"),
+    ([*BASE, "--http=localhost"], "--http"),
+    ([*BASE, "--probe-address=:99999"], "--probe-address"),
+    ([*BASE, "--log-format=xml"], "--log-format"),
+    ([*BASE, "--log-level=loud"], "--log-level"),
+    ([*BASE, "--kubeconfig=/nonexistent"], "--kubeconfig"),
+    ([*BASE, "--app-health-url=localhost:8080/health"], "--app-health-url"),
+    ([*BASE, "--leader-label=maybe"], "--leader-label"),
+    ([*BASE, "--release-timeout=-1s"], "--release-timeout"),
+])
+def test_errors_name_the_flag(args, flag):
+    with pytest.raises(settings.SettingsError) as info:
+        settings.parse(args, {"POD_NAME": "p", "ELECTOR_SERVICE_ACCOUNT_DIR": "/nonexistent"})
+    assert str(info.value).startswith(flag), str(info.value)
+
+
+def test_unknown_flag_and_abbreviations_are_refused():
+    for args in ([*BASE, "--bogus=1"], [*BASE, "--lease=15s"]):
+        with pytest.raises(settings.SettingsError):
+            settings.parse(args, {"POD_NAME": "p"})
