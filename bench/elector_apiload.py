@@ -1,0 +1,124 @@
+"""5. API load per election, by verb, leader vs followers, counted at the API server (its audit log).
+
+One election, 3 candidates with client-go's default timings (15s / 10s / 2s), each candidate under a
+ServiceAccount of its own so the audit log tells them apart. Steady-state windows only (start-up
+excluded); a window in which the leader changed is dropped. The baseline is client-go's cost at the
+same timings: the leader renews every RetryPeriod (60 / 2 s = 30 PUT/min, no GET: it updates its
+cached record); a follower tries every RetryPeriod x (1 + U(0, 1.2)), 3.2 s on average = 18.75 GET/min.
+"""
+from __future__ import annotations
+
+import collections
+import datetime
+import json
+import tempfile
+import time
+from pathlib import Path
+
+from bench import common, elections
+
+NAMESPACE, ELECTION = "bench-apiload", "apiload"
+RETRY = 2.0
+CLIENT_GO = {"leader": {"update": 60 / RETRY}, "follower": {"get": 60 / (RETRY * (1 + 1.2 / 2))}}
+POLICY = f"""apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: ["RequestReceived"]
+rules:
+  - level: Metadata
+    userGroups: ["system:serviceaccounts:{NAMESPACE}"]
+  - level: None
+"""
+
+
+def audit_flags(workdir: Path) -> tuple[list[str], Path]:
+    workdir.mkdir(parents=True, exist_ok=True)
+    policy, log = workdir / "audit-policy.yaml", workdir / "audit.log"
+    policy.write_text(POLICY)
+    return [f"--audit-policy-file={policy}", f"--audit-log-path={log}", "--audit-log-format=json"], log
+
+
+def requests_by(log: Path) -> list[tuple[float, str, str]]:
+    """(wall time, user, verb) per request: ResponseComplete, or ResponseStarted for a watch (its opening)."""
+    out = []
+    for line in log.read_text().splitlines():
+        event = json.loads(line)
+        if event["stage"] != ("ResponseStarted" if event["verb"] == "watch" else "ResponseComplete"):
+            continue
+        when = datetime.datetime.fromisoformat(event["requestReceivedTimestamp"].replace("Z", "+00:00")).timestamp()
+        out.append((when, event["user"]["username"].rsplit(":", 1)[-1], event["verb"]))
+    return out
+
+
+def main() -> None:
+    args = common.cli(__doc__.splitlines()[0], window=60.0)
+    window, count = (30.0, 2) if args.quick else (args.window, args.runs)
+    work = Path(tempfile.mkdtemp(prefix="bench-apiload-"))
+    flags, log = audit_flags(work / "plane")
+    plane = common.start_plane(work / "plane", apiserver_args=flags)
+    candidates: list[elections.Elector] = []
+    windows: list[tuple[float, float, str]] = []  # (start, end, leader)
+    try:
+        with plane.client() as api:
+            common.make_namespace(api, NAMESPACE)
+            for pod in ("a", "b", "c"):
+                kubeconfig = elections.grant(plane, api, NAMESPACE, f"cand-{pod}", work / f"{pod}.kubeconfig")
+                candidates.append(elections.Elector(pod=f"cand-{pod}", namespace=NAMESPACE, election=ELECTION,
+                                                    kubeconfig=kubeconfig, log_dir=work,
+                                                    extra=elections.DEFAULT_TIMINGS).start())
+        for candidate in candidates:
+            candidate.wait_ready(timeout=30)
+
+        def leader() -> str:
+            return ",".join(c.pod for c in candidates if c.is_leader())
+
+        elections.wait_for(leader, 30)
+        time.sleep(5)
+        for number in range(count):
+            before, start = leader(), time.time()
+            time.sleep(window)
+            if leader() == before and "," not in before:
+                windows.append((start, time.time(), before))
+            common.say(f"window {number + 1}/{count}: leader {before or '-'} -> {leader() or '-'}")
+    finally:
+        for candidate in candidates:
+            candidate.stop()
+        plane.stop()
+
+    requests = requests_by(log)
+    per_minute: dict[tuple[str, str], list[float]] = collections.defaultdict(list)  # (role, verb) -> values
+    for start, end, lead in windows:
+        for candidate in candidates:
+            role = "leader" if candidate.pod == lead else "follower"
+            verbs = collections.Counter(v for t, u, v in requests if u == candidate.pod and start <= t < end)
+            for verb in ("get", "update", "create", "list", "watch"):
+                per_minute[(role, verb)].append(verbs[verb] * 60 / (end - start))
+            per_minute[(role, "total")].append(sum(verbs.values()) * 60 / (end - start))
+    rows = []
+    for role in ("leader", "follower"):
+        reference = CLIENT_GO[role]
+        for verb in ("get", "update", "watch", "create", "list"):
+            values = per_minute[(role, verb)]
+            if verb in reference or any(values):
+                check = (lambda v, b: v == 0) if (role, verb) == ("follower", "get") else None
+                rows.append(common.row(f"{role}: {verb.upper()} per minute", "req/min", values,
+                                       baseline=[reference.get(verb, 0.0)], baseline_name="client-go",
+                                       target="0 (no polling)" if check else "", check=check))
+        # The leader renews once per RetryPeriod, as client-go does: the protocol's floor, so "at most".
+        below = role == "follower"
+        rows.append(common.row(f"{role}: all requests per minute", "req/min", per_minute[(role, "total")],
+                               baseline=[sum(reference.values())], baseline_name="client-go",
+                               target="below client-go" if below else "≤ client-go",
+                               check=lambda v, b, below=below: round(v, 1) < b if below else round(v, 1) <= b))
+    election_total = [lead + sum(follow) for lead, follow in zip(
+        per_minute[("leader", "total")], zip(*[iter(per_minute[("follower", "total")])] * 2))]
+    rows.append(common.row("one election (leader + 2 followers) per minute", "req/min", election_total,
+                           baseline=[sum(CLIENT_GO["leader"].values()) + 2 * sum(CLIENT_GO["follower"].values())],
+                           baseline_name="client-go", target="below client-go", check=lambda v, b: round(v, 1) < b))
+    common.report("elector_apiload", rows, settings={
+        "windows": len(windows), "window_s": window, "timings": elections.DEFAULT_TIMINGS,
+        "counted_at": "kube-apiserver audit log (Metadata level, the candidates' ServiceAccounts)",
+        "client_go_reference": CLIENT_GO})
+
+
+if __name__ == "__main__":
+    main()
