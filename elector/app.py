@@ -55,6 +55,7 @@ async def run(cfg: settingses.Settings, env: Optional[Mapping[str, str]] = None)
                                      eligible=health.ok if health else (lambda: True))
     board = status.Board(clock)
     elector.add_listener(board.publish)
+    labeler: Optional[podlabel.LeaderLabel] = None
     if cfg.leader_label:
         label_client = httpclient.Client(creds.server, ssl_context=creds.ssl_context, token=creds.token,
                                          timeout=election_cfg.request_timeout)
@@ -107,6 +108,9 @@ async def run(cfg: settingses.Settings, env: Optional[Mapping[str, str]] = None)
         await runner
     if was_leading or elector.holds_lease():
         await elector.release()
+    if labeler is not None:
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(labeler.flush(), election_cfg.request_timeout)
     for task in background:
         task.cancel()
     for server in servers:

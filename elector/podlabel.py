@@ -35,6 +35,11 @@ class LeaderLabel:
             self._want = view.is_leader
             self._changed.set()
 
+    async def flush(self) -> None:
+        """Wait until the label matches the last view (used at shutdown, under a timeout)."""
+        while self._applied != self._want:
+            await self.clock.sleep(0.05)
+
     async def run(self) -> None:
         """Reconcile the label until cancelled (retrying failed patches every `retry` seconds)."""
         while True:
