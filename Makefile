@@ -37,5 +37,9 @@ cluster: install binaries
 chaos: install binaries
 	CHAOS_ROUNDS=$${CHAOS_ROUNDS:-60} $(PY) -m pytest tests/chaos -s -p no:logging $(ARGS)
 
+## demo: kube-elector end to end on a local control plane (root; ARGS=--keep keeps it up)
+demo: install
+	$(PY) -m demo $(ARGS)
+
 clean:
 	rm -rf .cluster .pytest_cache
