@@ -41,5 +41,14 @@ chaos: install binaries
 demo: install
 	$(PY) -m demo $(ARGS)
 
+## bench: every benchmark; prints the tables, writes bench/results/*.json and bench/README.md
+##        (ARGS=--quick: a short pass of a few minutes; ARGS=--long: also RSS after 10 min, 15 s leases)
+BENCHES := webhook_load webhook_e2e elector_footprint elector_timings elector_apiload elector_scale
+bench: install binaries
+	@command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; } \
+		|| echo "bench: wrk not installed; saturation is driven by bench.loadgen instead"
+	set -e; for name in $(BENCHES); do $(PY) -m bench.$$name $(ARGS); done
+	$(PY) -m bench.summary
+
 clean:
 	rm -rf .cluster .pytest_cache
