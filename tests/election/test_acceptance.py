@@ -54,25 +54,26 @@ def test_exactly_one_leader_and_followers_agree(three: Any) -> None:
     assert datetime.datetime.fromisoformat(body["valid_until"].replace("Z", "+00:00"))
 
 
-def test_kill_9_of_the_leader_fails_over_within_lease_plus_2s(three: Any) -> None:
-    procs, checker = three
+def replace_leader(procs: list[Elector], signum: int, within: float) -> tuple[Elector, list[Elector], Any]:
+    """Send `signum` to the leader; (leader, others, seconds until another one leads or None)."""
     leader = the_leader(procs)
-    killed = time.monotonic()
-    leader.signal(signal.SIGKILL)
-    took = wait_for(lambda: leaders([p for p in procs if p is not leader]) and time.monotonic() - killed, LEASE + 2)
+    others = [p for p in procs if p is not leader]
+    sent = time.monotonic()
+    leader.signal(signum)
+    return leader, others, wait_for(lambda: leaders(others) and time.monotonic() - sent, within, interval=0.01)
+
+
+def test_kill_9_of_the_leader_fails_over_within_lease_plus_2s(three: Any) -> None:
+    procs, _ = three
+    leader, others, took = replace_leader(procs, signal.SIGKILL, LEASE + 2)
     assert took, "no new leader within lease + 2 s"
     print(f"kill -9 failover: {took:.2f}s")
-    new = the_leader([p for p in procs if p is not leader])
-    assert new.status()["term"] == 1
+    assert the_leader(others).status()["term"] == 1
 
 
 def test_sigterm_hands_over_within_1s_and_exits_0(three: Any) -> None:
     procs, _ = three
-    leader = the_leader(procs)
-    others = [p for p in procs if p is not leader]
-    sent = time.monotonic()
-    leader.signal(signal.SIGTERM)
-    took = wait_for(lambda: leaders(others) and time.monotonic() - sent, 1.0, interval=0.01)
+    leader, _, took = replace_leader(procs, signal.SIGTERM, 1.0)
     assert took, "no new leader within 1 s of SIGTERM"
     print(f"SIGTERM handover: {took:.3f}s")
     assert leader.proc.wait(10) == 0
@@ -80,12 +81,8 @@ def test_sigterm_hands_over_within_1s_and_exits_0(three: Any) -> None:
 
 
 def test_sigstop_leader_is_replaced_and_never_claims_after_its_deadline(three: Any) -> None:
-    procs, checker = three
-    leader = the_leader(procs)
-    others = [p for p in procs if p is not leader]
-    last_seen_leading = time.monotonic()
-    leader.signal(signal.SIGSTOP)
-    took = wait_for(lambda: leaders(others) and time.monotonic() - last_seen_leading, LEASE + 3)
+    procs, _ = three
+    leader, others, took = replace_leader(procs, signal.SIGSTOP, LEASE + 3)
     assert took, "the stopped leader was not replaced"
     print(f"SIGSTOP replacement: {took:.2f}s")
     assert took >= LEASE - 0.5  # not before the lease could expire

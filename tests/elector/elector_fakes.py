@@ -136,11 +136,7 @@ class InMemoryLock:
         await self._check()
         if self.store.spec is not None:
             raise locks.LeaseConflict("already exists")
-        self.store.put(record.spec_from_record(rec))
-        self._rv = self.store.rv
-        obs = self.store.observed()
-        assert obs is not None
-        return obs
+        return self._write(rec)
 
     async def update(self, rec: record.LeaderElectionRecord) -> locks.Observed:
         await self._check()
@@ -150,6 +146,9 @@ class InMemoryLock:
             raise locks.LeaseNotFound(self.name)
         if self._rv != self.store.rv:
             raise locks.LeaseConflict("the object has been modified")
+        return self._write(rec)
+
+    def _write(self, rec: record.LeaderElectionRecord) -> locks.Observed:
         self.store.put(record.spec_from_record(rec))
         self._rv = self.store.rv
         obs = self.store.observed()
