@@ -1,0 +1,73 @@
+"""Shared fixtures: one real control plane per test session, a fresh namespace per test.
+
+Any test that uses `control_plane` (directly or through `namespace`/`api`) is
+marked `controlplane`, so `pytest -m 'not controlplane'` never starts it.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from localplane import binaries, plane
+
+_PLANE_FIXTURE = "control_plane"
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects, so the marker counts
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if _PLANE_FIXTURE in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.controlplane)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Build missing binaries here, outside any test's timeout (a cold build takes many minutes)."""
+    if any(_PLANE_FIXTURE in getattr(item, "fixturenames", ()) for item in session.items):
+        capture = session.config.pluginmanager.getplugin("capturemanager")
+        with capture.global_and_fixture_disabled():
+            binaries.ensure()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """On a failed control-plane test, attach the tail of each component's log to the report."""
+    report = yield
+    cluster = getattr(item, "funcargs", {}).get(_PLANE_FIXTURE)
+    if report.failed and isinstance(cluster, plane.ControlPlane):
+        report.sections.append(("control plane logs (tails)", cluster.dump_logs()))
+    return report
+
+
+@pytest.fixture(scope="session")
+def control_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[plane.ControlPlane]:
+    with plane.ControlPlane.start(tmp_path_factory.mktemp("controlplane"), bins=binaries.find()) as cluster:
+        yield cluster
+
+
+@pytest.fixture
+def api(control_plane: plane.ControlPlane) -> Iterator[httpx.Client]:
+    """An admin httpx client (system:masters); a new one per test, so a restarted apiserver is no surprise."""
+    with control_plane.client() as client:
+        yield client
+
+
+@pytest.fixture
+def namespace(api: httpx.Client) -> Iterator[str]:
+    """A fresh namespace whose `default` ServiceAccount exists (Pods can be created); deleted afterwards."""
+    name = f"t-{uuid.uuid4().hex[:10]}"
+    created = api.post("/api/v1/namespaces", json={"metadata": {"name": name}})
+    assert created.status_code == 201, created.text
+    deadline = time.monotonic() + 30
+    while api.get(f"/api/v1/namespaces/{name}/serviceaccounts/default").status_code != 200:
+        assert time.monotonic() < deadline, (
+            f"serviceaccount-controller made no default ServiceAccount in {name}"
+        )
+        time.sleep(0.1)
+    yield name
+    # The namespace-controller finishes the deletion in the background.
+    api.delete(f"/api/v1/namespaces/{name}")

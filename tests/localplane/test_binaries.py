@@ -1,0 +1,55 @@
+"""localplane.binaries: which binary is picked, and what a missing one says. Fake binaries, no build."""
+
+from pathlib import Path
+
+import pytest
+
+from localplane import binaries
+
+VERSIONS = {
+    "etcd": "etcd Version: 3.6.99\nGit SHA: Not provided",
+    "kube-apiserver": "Kubernetes v1.36.99",
+    "kube-controller-manager": "Kubernetes v1.36.99",
+    "kubectl": "Client Version: v1.36.99\nKustomize Version: v5",
+}
+
+
+def _fake(directory: Path, name: str, says: str) -> Path:
+    path = directory / name
+    path.write_text(f"#!/bin/sh\ncat <<'END'\n{says}\nEND\n")
+    path.chmod(0o755)
+    return path
+
+
+@pytest.fixture
+def isolated(tmp_path, monkeypatch):
+    """No real binaries anywhere: an empty recipe cache, a PATH with only system tools."""
+    monkeypatch.setenv("KUBE_ELECTOR_CACHE", str(tmp_path / "empty-cache"))
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")
+    monkeypatch.delenv("KUBEBUILDER_ASSETS", raising=False)
+    binaries._version.cache_clear()
+    yield tmp_path
+    binaries._version.cache_clear()
+
+
+def test_kubebuilder_assets_with_matching_versions_are_used(isolated, monkeypatch):
+    assets = isolated / "assets"
+    assets.mkdir()
+    paths = {name: _fake(assets, name, says) for name, says in VERSIONS.items()}
+    monkeypatch.setenv("KUBEBUILDER_ASSETS", str(assets))
+    found = binaries.find()
+    assert found.kube_apiserver == paths["kube-apiserver"]
+    assert found.etcd == paths["etcd"]
+    assert found.kubectl == paths["kubectl"]
+
+
+def test_wrong_minor_version_is_ignored_and_reported(isolated, monkeypatch):
+    assets = isolated / "assets"
+    assets.mkdir()
+    for name, says in VERSIONS.items():
+        _fake(assets, name, says.replace("v1.36.", "v1.35.").replace("3.6.", "3.5."))
+    monkeypatch.setenv("KUBEBUILDER_ASSETS", str(assets))
+    with pytest.raises(
+        binaries.BinariesMissing, match=r"kube-apiserver v1\.36\.x.*etcd 3\.6\.x.*make binaries"
+    ):
+        binaries.find()
