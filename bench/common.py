@@ -235,23 +235,18 @@ def _read(path: str) -> str:
 
 
 def start_plane(workdir: Path, *, apiserver_args: Sequence[str] = ()) -> Any:
-    """ControlPlane.start, with extra kube-apiserver flags (e.g. an audit log) appended to its argv."""
-    from localplane import binaries, component
-    from localplane.plane import ControlPlane, ControlPlaneError
+    """ControlPlane.start, with extra kube-apiserver flags (e.g. an audit log) appended to its argv.
 
-    workdir.mkdir(parents=True, exist_ok=True)
-    plane = ControlPlane(workdir.resolve(), binaries.ensure())
-    plane.components["kube-apiserver"].argv.extend(apiserver_args)
+    localplane/ has no option for extra flags, so its argv builder is wrapped for this one call.
+    """
+    from localplane import binaries, plane as plane_
+
+    original = plane_._apiserver_argv
+    plane_._apiserver_argv = lambda *a, **kw: [*original(*a, **kw), *apiserver_args]  # type: ignore[assignment]
     try:
-        for part in plane.components.values():
-            part.start(timeout=120)
-    except component.ComponentError as exc:
-        plane.stop()
-        raise ControlPlaneError(str(exc)) from None
-    except BaseException:
-        plane.stop()
-        raise
-    return plane
+        return plane_.ControlPlane.start(workdir, bins=binaries.ensure())
+    finally:
+        plane_._apiserver_argv = original  # type: ignore[assignment]
 
 
 def make_namespace(api: Any, name: str, timeout: float = 30.0) -> str:
