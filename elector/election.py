@@ -16,7 +16,7 @@ import contextlib
 import dataclasses
 import logging
 import random
-from typing import Callable, Optional
+from typing import Awaitable, Callable, Optional
 
 from elector import clock as clocks
 from elector import lock as locks
@@ -45,7 +45,7 @@ class View:
         return (self.leader, self.is_leader, self.term, self.fencing_token)
 
 
-Listener = Callable[[View], None]
+Listener = Callable[[View], object]
 
 
 class LeaderElector:
@@ -112,7 +112,7 @@ class LeaderElector:
 
     def holds_lease(self) -> bool:
         """True if the last record we saw names us as holder (we may have to release it)."""
-        return bool(self._observed) and self._observed.record.holder_identity == self.config.identity
+        return self._observed is not None and self._observed.record.holder_identity == self.config.identity
 
     def healthy(self, tolerance: float) -> bool:
         """False only if we still believe we lead long after our claim expired (a wedged loop)."""
@@ -282,7 +282,7 @@ class LeaderElector:
         cfg = self.config
         timeout = cfg.request_timeout
 
-        async def call(awaitable):  # type: ignore[no-untyped-def]
+        async def call(awaitable: Awaitable[locks.Observed]) -> locks.Observed:
             try:
                 return await clocks.race_timeout(self.clock, awaitable, timeout)
             except asyncio.TimeoutError as exc:
