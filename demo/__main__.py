@@ -279,7 +279,35 @@ Logs: {workdir}/pods/*/logs, {workdir}/plane/*.log, {workdir}/webhook/webhook.lo
         time.sleep(0.25)
 
 
+class _Tolerant:
+    """A stdout/stderr that never raises: if the reader goes away (`make demo | head`), output is
+    dropped and the demo still stops everything it started."""
+
+    def __init__(self, stream: Any):
+        self._stream = stream
+        self._broken = False
+
+    def write(self, text: str) -> int:
+        if not self._broken:
+            try:
+                self._stream.write(text)
+            except (OSError, ValueError):
+                self._broken = True
+        return len(text)
+
+    def flush(self) -> None:
+        if not self._broken:
+            try:
+                self._stream.flush()
+            except (OSError, ValueError):
+                self._broken = True
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
 def main(argv: list[str] | None = None) -> int:
+    sys.stdout, sys.stderr = _Tolerant(sys.stdout), _Tolerant(sys.stderr)  # type: ignore[assignment]
     parser = argparse.ArgumentParser(prog="make demo", description=__doc__.splitlines()[0])
     parser.add_argument("--keep", action="store_true", help="keep everything running (with a kubeconfig) until Ctrl-C")
     parser.add_argument("--workdir", type=Path, help="where the plane, webhook and pods keep their files "
@@ -300,7 +328,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("podrunner").addHandler(file_log)
     logging.getLogger("podrunner").setLevel(logging.INFO)
     logging.getLogger("podrunner").propagate = False
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, lambda n, _: sys.exit(128 + n))
     ok = False
     try:
         code = run(args, workdir)
