@@ -36,7 +36,7 @@ def get_json(url: str, timeout: float = 1.0) -> Optional[dict[str, Any]]:
 class Elector:
     """One `python -m elector` process with the injected args/env and a ServiceAccount kubeconfig."""
 
-    def __init__(self, *, pod: str, namespace: str, election: str, kubeconfig: Path, log_dir: Path,
+    def __init__(self, *, pod: str, namespace: str, election: str, kubeconfig: Optional[Path], log_dir: Path,
                  extra: list[str] = (), env: Optional[dict[str, str]] = None) -> None:
         self.pod = pod
         self.port, self.probe_port = free_port(), free_port()
@@ -45,8 +45,10 @@ class Elector:
             sys.executable, "-m", "elector",
             f"--election={election}", f"--election-namespace={namespace}",
             f"--http=localhost:{self.port}", f"--probe-address=0.0.0.0:{self.probe_port}",
-            *FAST, *extra, f"--kubeconfig={kubeconfig}",
+            *FAST, *extra,
         ]
+        if kubeconfig is not None:
+            self.args.append(f"--kubeconfig={kubeconfig}")
         self.env = {**os.environ, "POD_NAME": pod, "POD_NAMESPACE": namespace, "POD_UID": f"uid-{pod}",
                     "ELECTOR_LOG_FORMAT": "json", **(env or {})}
         self.log_path = log_dir / f"{pod}.log"

@@ -90,3 +90,19 @@ def test_unhealthy_app_gives_the_role_away(electors: Any, health_servers: list[A
     other = procs[1 - index]
     assert wait_for(other.is_leader, 6), leader.logs()
     assert not leader.is_leader()
+
+
+def test_in_cluster_config_from_the_service_account_directory(
+        electors: Any, control_plane: Any, namespace: str, sa_kubeconfig: Any, tmp_path: Any) -> None:
+    """The injected container has no kubeconfig: KUBERNETES_SERVICE_* and the mounted token + ca.crt."""
+    sa_kubeconfig()  # the ServiceAccount and its RoleBinding
+    sa_dir = tmp_path / "serviceaccount"
+    sa_dir.mkdir()
+    (sa_dir / "token").write_text(control_plane.token(namespace, "app", seconds=600))
+    (sa_dir / "ca.crt").write_bytes(control_plane.ca_pem)
+    (sa_dir / "namespace").write_text(namespace)
+    host, port = control_plane.server.removeprefix("https://").rsplit(":", 1)
+    env = {"KUBERNETES_SERVICE_HOST": host, "KUBERNETES_SERVICE_PORT": port, "ELECTOR_SERVICE_ACCOUNT_DIR": str(sa_dir)}
+    proc = electors("app-incluster", kubeconfig=None, env=env)
+    assert wait_for(proc.is_leader, 10), proc.logs()
+    assert proc.status()["name"] == "app-incluster"
