@@ -181,7 +181,7 @@ class LeaderElector:
         now = self.clock.now()
         if self._release_requested.is_set():
             self._release_requested.clear()  # nothing to hand over
-        if now < self._not_before or not self._eligible():
+        if now < self._not_before or self._resigning or not self._eligible():
             await self._sleep_follower(max(self._not_before, now + self._jittered()))
             return
         if self._watch_ok and self._held_by_other(now):
@@ -228,7 +228,7 @@ class LeaderElector:
             self._step_down("the Lease was taken by someone else")
 
     async def _sleep_follower(self, until: float) -> None:
-        self._wakeup.clear()
+        """Sleep until `until` or a watch event (one that came during the last attempt counts too)."""
         await clocks.wait_until(self.clock, self._wakeup, until)
         self._wakeup.clear()
 
@@ -365,7 +365,6 @@ class LeaderElector:
     def _began(self, obs: locks.Observed, sent: float) -> None:
         self._observe(obs)
         self._leading = True
-        self._resigning = False
         self._valid_until = sent + self.config.renew_deadline
         self._next_renew = sent + self.config.retry_period
         self._term = obs.record.leader_transitions

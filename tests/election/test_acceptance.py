@@ -85,7 +85,7 @@ def test_sigstop_leader_is_replaced_and_never_claims_after_its_deadline(three: A
     leader, others, took = replace_leader(procs, signal.SIGSTOP, LEASE + 3)
     assert took, "the stopped leader was not replaced"
     print(f"SIGSTOP replacement: {took:.2f}s")
-    assert took >= LEASE - 0.5  # not before the lease could expire
+    assert took >= LEASE - 1.0  # not before the lease could expire (its last renewal was <= 0.5 s earlier)
     leader.signal(signal.SIGCONT)
     answers = []
     end = time.monotonic() + 2 * RENEW

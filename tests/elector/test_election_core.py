@@ -184,3 +184,20 @@ async def test_listener_sees_changes(clock, store, candidates):
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
     assert ("a", True, 0, str(store.rv)) in seen
+
+
+async def test_resigning_leader_keeps_renewing_but_never_claims_or_starts_a_term(clock, store, candidates):
+    a, b = candidates("a", lease=3, renew=2, retry=0.5), candidates("b", lease=3, renew=2, retry=0.5)
+    await clock.advance(1)
+    (old,) = [e for e in (a, b) if e.view().is_leader]
+    (other,) = [e for e in (a, b) if e is not old]
+    old.resign()
+    assert not old.view().is_leader
+    writes = len(store.writes)
+    await clock.advance(5, every=0.05, check=lambda: leaders(a, b) == [])
+    assert len(store.writes) > writes and store.spec["holderIdentity"] == old.config.identity  # still renewed
+    old.lock.down = True  # its renewals fail: the claim runs out, and it must not start a new term
+    await clock.advance(6)
+    old.lock.down = False
+    await clock.advance(3)
+    assert other.view().is_leader and not old.view().is_leader
