@@ -25,11 +25,14 @@ from demo.observe import Observation, agreed_leader, observe
 from localplane import binaries, webhook_install
 from localplane import plane as plane_
 from podrunner import PodRunner
+from podrunner.podman import Podman
 from podrunner.runner import NETNS_PREFIX
 
 REPO = Path(__file__).resolve().parent.parent
 APP = REPO / "examples" / "leader-app"
-IMAGE = "localhost/kube-elector:dev"  # what the webhook injects; the pod runner maps it to .venv/bin/kube-elector
+IMAGE = "localhost/kube-elector:dev"  # what the webhook injects; without --podman: .venv/bin/kube-elector
+# --podman: nothing can be pulled here, so the sample app's python:3.12-slim runs on a local stand-in.
+PODMAN_ALIASES = {"python": "localhost/base-python:bookworm"}
 NAMESPACE = "demo"
 STEPS = 6
 
@@ -207,10 +210,13 @@ def run(args: argparse.Namespace, workdir: Path) -> int:
 
         t = step(4, "pod runner: the scheduler + kubelet a local plane lacks (a network namespace per pod)")
         plane.kubectl("create", "namespace", NAMESPACE)
-        runner = PodRunner(plane.kubeconfig, workdir / "pods", namespaces=[NAMESPACE], node="podrunner")
+        podman = Podman(PODMAN_ALIASES) if args.podman else None
+        runner = PodRunner(plane.kubeconfig, workdir / "pods", namespaces=[NAMESPACE], node="podrunner",
+                           podman=podman)
         runner.start()
         stack.append(runner.stop)
-        done(t, f"node 'podrunner' serving namespace {NAMESPACE}")
+        how = "podman containers from local images" if podman else "containers as local processes"
+        done(t, f"node 'podrunner' serving namespace {NAMESPACE}, {how}")
 
         t = step(5, f"sample app: kubectl apply -k examples/leader-app -n {NAMESPACE}  (3 replicas, annotation "
                     "elector.dev/inject: \"true\")")
@@ -310,6 +316,9 @@ def main(argv: list[str] | None = None) -> int:
     sys.stdout, sys.stderr = _Tolerant(sys.stdout), _Tolerant(sys.stderr)  # type: ignore[assignment]
     parser = argparse.ArgumentParser(prog="make demo", description=__doc__.splitlines()[0])
     parser.add_argument("--keep", action="store_true", help="keep everything running (with a kubeconfig) until Ctrl-C")
+    parser.add_argument("--podman", action="store_true",
+                        help=f"run the containers from images with podman ({IMAGE} and the sample app's stand-in "
+                             f"{PODMAN_ALIASES['python']} must be built first)")
     parser.add_argument("--workdir", type=Path, help="where the plane, webhook and pods keep their files "
                         "(default: a new temporary directory, removed at the end unless --keep or a failure)")
     args = parser.parse_args(argv)
@@ -320,6 +329,14 @@ def main(argv: list[str] | None = None) -> int:
     if missing:
         say(f"make demo: missing tools: {', '.join(missing)} (Debian: apt-get install iproute2 util-linux mount)")
         return 1
+    if args.podman:
+        missing = [image for image in (IMAGE, *PODMAN_ALIASES.values())
+                   if shutil.which("podman") is None
+                   or subprocess.run(["podman", "image", "exists", image], capture_output=True).returncode != 0]
+        if missing:
+            say(f"make demo --podman: images not built here: {', '.join(missing)} (see elector/Dockerfile and "
+                "../shared notes: podman build; nothing can be pulled)")
+            return 1
     logging.basicConfig(level=logging.WARNING, format="      [%(name)s] %(message)s")
     workdir = (args.workdir or Path(tempfile.mkdtemp(prefix="kube-elector-demo-"))).resolve()
     workdir.mkdir(parents=True, exist_ok=True)

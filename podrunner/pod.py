@@ -28,6 +28,7 @@ from typing import Any
 
 from podrunner import kube, netns, podspec
 from podrunner.images import ImageTable, LocalImage
+from podrunner.podman import Podman, podman_argv
 
 __all__ = ["Host", "PodInstance", "ContainerRun"]
 
@@ -48,6 +49,7 @@ class Host:
     tools: podspec.Tools
     netns_prefix: str
     node_resources: dict[str, str] = field(default_factory=dict)
+    podman: Podman | None = None  # None: containers are local processes
 
 
 def _signal_name(code: int) -> str:
@@ -83,6 +85,8 @@ class ContainerRun:
         self.sidecar = init and spec.get("restartPolicy") == "Always"
         self.log_path = pod.dir / "logs" / f"{self.name}.log"
         self.process: asyncio.subprocess.Process | None = None
+        self.workload_pid: int | None = None  # the container's own main process (podman: not the client)
+        self.container_name = f"{pod.netns.name}-{self.name}"  # podman
         self.waiting: tuple[str, str] = ("PodInitializing" if not init else "ContainerCreating", "")
         self.running_since: str | None = None
         self.terminated: dict[str, Any] | None = None
@@ -132,27 +136,55 @@ class ContainerRun:
 
     async def _spawn(self) -> None:
         host = self.pod.host
-        image = host.images.lookup(self.spec.get("image", ""))
-        env = podspec.container_env(self.pod.pod, self.spec, image=image or LocalImage(),
-                                    services=self.pod.services, objects=self.pod.objects,
-                                    node=host.node_resources)
-        argv = podspec.container_argv(self.spec, image, env)
-        who = podspec.identity(self.pod.pod, self.spec, image)
-        mounts = podspec.mounts(self.spec, self.pod.volume_dirs)
-        workdir = self.spec.get("workingDir") or (image.workdir if image else "/")
-        full = podspec.wrapper_argv(netns=self.pod.netns.name, host=podspec.hostname(self.pod.pod), mounts_=mounts,
-                                    who=who, workdir=workdir, argv=argv, tools=host.tools,
-                                    scratch=str(self.pod.dir / "scratch" / self.name))
+        podman = host.podman
+        if podman is not None:
+            ref = podman.resolve(self.spec.get("image", ""))
+            image = await podman.image(ref)
+            env = podspec.container_env(self.pod.pod, self.spec, image=LocalImage(), services=self.pod.services,
+                                        objects=self.pod.objects, node=host.node_resources, runtime_defaults=False)
+            who = podspec.identity(self.pod.pod, self.spec, image)
+            argv = podspec.expanded_command(self.spec, env)
+            full = podman_argv(binary=podman.binary, name=self.container_name, pod_uid=self.pod.uid,
+                               netns=self.pod.netns.name, host=podspec.hostname(self.pod.pod), image=ref,
+                               mounts=podspec.mounts(self.spec, self.pod.volume_dirs), who=who, env=env,
+                               container=self.spec, expanded=argv)
+            await podman.remove(self.container_name)  # a previous run's, after a restart
+            shown = [ref, *argv.get("command", []), *argv.get("args", [])]
+        else:
+            local = host.images.lookup(self.spec.get("image", ""))
+            env = podspec.container_env(self.pod.pod, self.spec, image=local or LocalImage(),
+                                        services=self.pod.services, objects=self.pod.objects,
+                                        node=host.node_resources)
+            shown = podspec.container_argv(self.spec, local, env)
+            who = podspec.identity(self.pod.pod, self.spec, local)
+            workdir = self.spec.get("workingDir") or (local.workdir if local else "/")
+            full = podspec.wrapper_argv(netns=self.pod.netns.name, host=podspec.hostname(self.pod.pod),
+                                        mounts_=podspec.mounts(self.spec, self.pod.volume_dirs), who=who,
+                                        workdir=workdir, argv=shown, tools=host.tools,
+                                        scratch=str(self.pod.dir / "scratch" / self.name))
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("ab") as out:
             self.process = await asyncio.create_subprocess_exec(
-                *full, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, env=env,
-                start_new_session=True)
+                *full, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, env=env if podman is None
+                else None, start_new_session=True)
+        self.workload_pid = self.process.pid if podman is None else None
         self.running_since = kube.now_rfc3339()
         self.started_at_monotonic = time.monotonic()
         self.terminated = None
         log.info("%s: started container %s (pid %d, uid %d): %s", self.pod.key, self.name, self.process.pid,
-                 who.uid, " ".join(argv))
+                 who.uid, " ".join(shown))
+
+    async def _find_workload_pid(self) -> None:
+        """podman: the pid of the container's main process (once runc has started it)."""
+        assert self.pod.host.podman is not None
+        for _ in range(100):
+            if not self.alive:
+                return
+            self.workload_pid = await self.pod.host.podman.pid(self.container_name)
+            if self.workload_pid:
+                self._changed()
+                return
+            await asyncio.sleep(0.1)
 
     def signal(self, signum: int) -> None:
         if self.alive:
@@ -161,7 +193,7 @@ class ContainerRun:
                 if signum == signal.SIGKILL:
                     os.killpg(self.process.pid, signal.SIGKILL)
                 else:
-                    self.process.send_signal(signum)
+                    self.process.send_signal(signum)  # podman run forwards it to the container
 
     async def stop(self, timeout: float) -> None:
         """SIGTERM, then SIGKILL (the whole process group) after timeout."""
@@ -173,6 +205,8 @@ class ContainerRun:
             await asyncio.wait_for(asyncio.shield(self.process.wait()), timeout=max(timeout, 0.01))
         except asyncio.TimeoutError:
             log.warning("%s: container %s ignored SIGTERM for %.0f s: SIGKILL", self.pod.key, self.name, timeout)
+            if self.pod.host.podman is not None:
+                await self.pod.host.podman.kill(self.container_name)
             self.signal(signal.SIGKILL)
             await self.process.wait()
 
@@ -215,10 +249,10 @@ class ContainerRun:
         if not self.alive or not command:
             return False
         assert self.process is not None
-        who = podspec.identity(self.pod.pod, self.spec, self.pod.host.images.lookup(self.spec.get("image", "")))
-        argv = [self.pod.host.tools.nsenter, f"--target={self.process.pid}", "--net", "--mount", "--uts", "--",
-                self.pod.host.tools.setpriv, f"--reuid={who.uid}", f"--regid={who.gid}", "--clear-groups", "--",
-                *command]
+        if self.pod.host.podman is not None:
+            argv = self.pod.host.podman.exec_argv(self.container_name, command)
+        else:
+            argv = self._nsenter(command)
         proc = await asyncio.create_subprocess_exec(*argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                                     stderr=subprocess.DEVNULL, start_new_session=True)
         try:
@@ -228,6 +262,13 @@ class ContainerRun:
                 os.killpg(proc.pid, signal.SIGKILL)
             await proc.wait()
             return False
+
+    def _nsenter(self, command: list[str]) -> list[str]:
+        assert self.process is not None
+        who = podspec.identity(self.pod.pod, self.spec, self.pod.host.images.lookup(self.spec.get("image", "")))
+        return [self.pod.host.tools.nsenter, f"--target={self.process.pid}", "--net", "--mount", "--uts", "--",
+                self.pod.host.tools.setpriv, f"--reuid={who.uid}", f"--regid={who.gid}", "--clear-groups", "--",
+                *command]
 
     async def _probe_series(self, probe: dict[str, Any], kind: str) -> bool:
         """startup: True once it passes, False once it fails too often. readiness: runs forever.
@@ -313,6 +354,8 @@ class ContainerRun:
                 await self.stop(MIN_SIDECAR_GRACE)
             await self.pod.host.api.event(self.pod.pod, "Started", f"Started container {self.name}")
             self._changed()
+            if self.pod.host.podman is not None:
+                asyncio.ensure_future(self._find_workload_pid())
             probes = asyncio.ensure_future(self._probes()) if not (self.init and not self.sidecar) else None
             if probes is None:  # a regular init container is "started" as soon as it runs
                 self.started = True
@@ -635,6 +678,9 @@ class PodInstance:
                 await self.relay.close()
                 self.relay = None
             await asyncio.to_thread(self._kill_leftovers)
+            if self.host.podman is not None:
+                for c in self.containers:
+                    await self.host.podman.remove(c.container_name)
             await asyncio.to_thread(self.netns.delete)
             if self._refresher is not None:
                 self._refresher.cancel()

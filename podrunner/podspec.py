@@ -237,8 +237,11 @@ def container_env(
     services: Mapping[str, str],
     objects: Objects,
     node: Mapping[str, str],
+    runtime_defaults: bool = True,
 ) -> dict[str, str]:
-    """The container's environment: image ENV < HOSTNAME < service vars < envFrom < env (kubelet order)."""
+    """The container's environment: image ENV < HOSTNAME < service vars < envFrom < env (kubelet order).
+
+    `runtime_defaults` adds what a container runtime would (PATH, HOME): for a process, not for podman."""
     declared: dict[str, str] = {}
     for source in container.get("envFrom") or []:
         for kind, key in (("ConfigMap", "configMapRef"), ("Secret", "secretRef")):
@@ -273,10 +276,17 @@ def container_env(
                     continue
                 raise ConfigError(f'couldn\'t find key {ref["key"]} in {kind} {pod["metadata"]["namespace"]}/{ref.get("name")}')
             declared[name] = data[ref["key"]].decode(errors="replace")
+    if not runtime_defaults:
+        return {"HOSTNAME": hostname(pod), **services, **declared}
     env = {"PATH": DEFAULT_PATH, **image.env, "HOSTNAME": hostname(pod), **services, **declared}
-    if "HOME" not in env:
-        env["HOME"] = "/"
+    env.setdefault("HOME", "/")
     return env
+
+
+def expanded_command(container: Container, env: Mapping[str, str]) -> dict[str, list[str]]:
+    """The container's own `command` and `args` with `$(VAR)` expanded (absent ones stay absent)."""
+    return {key: [expand(part, env) for part in container[key]] for key in ("command", "args")
+            if container.get(key) is not None and (key == "args" or container[key])}
 
 
 def container_argv(container: Container, image: LocalImage | None, env: Mapping[str, str]) -> list[str]:

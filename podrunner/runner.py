@@ -31,6 +31,7 @@ import httpx
 from podrunner import kube, netns, podspec
 from podrunner.images import ImageTable, default_table
 from podrunner.pod import MIN_SIDECAR_GRACE, Host, PodInstance
+from podrunner.podman import Podman
 
 __all__ = ["PodRunner", "PodView", "ContainerView"]
 
@@ -81,7 +82,7 @@ def _view(inst: PodInstance) -> PodView:
         containers[c.name] = ContainerView(
             name=c.name, init=c.init, sidecar=c.sidecar, state=state,
             reason=str(status["state"][state].get("reason", "")), started=c.started, ready=c.ready,
-            restarts=c.restart_count, pid=c.process.pid if c.alive and c.process else None, log_path=c.log_path,
+            restarts=c.restart_count, pid=c.workload_pid if c.alive else None, log_path=c.log_path,
         )
     return PodView(
         namespace=inst.namespace, name=inst.name, uid=inst.uid, phase=inst.phase(), netns=inst.netns.name,
@@ -93,7 +94,8 @@ class PodRunner:
     """Run the pods of some namespaces (None: all) on a local fake node.
 
     In a program: `with PodRunner(kubeconfig, workdir, namespaces=["demo"]) as runner: ...` (a background
-    thread); or `await runner.run(stop_event)` on your own event loop.
+    thread); or `await runner.run(stop_event)` on your own event loop. Containers are local processes
+    (images mapped to commands by `images`), or real images with `podman=Podman(...)`.
     """
 
     def __init__(
@@ -106,6 +108,7 @@ class PodRunner:
         images: ImageTable | None = None,
         stop_grace: float = 10.0,
         release_pods: bool = True,
+        podman: Podman | None = None,
     ):
         self.kubeconfig = Path(kubeconfig)
         self.workdir = Path(workdir).resolve()
@@ -114,6 +117,7 @@ class PodRunner:
         self.images = images or default_table()
         self.stop_grace = stop_grace
         self.release_pods = release_pods
+        self.podman = podman  # None: containers run as local processes (images mapped by `images`)
         self.instances: dict[str, PodInstance] = {}
         self.finished: dict[str, PodView] = {}  # uid -> last snapshot of each pod stopped (for tests, the demo)
         self._done: set[str] = set()  # uids run to the end: never started again
@@ -206,9 +210,13 @@ class PodRunner:
         self.api = kube.Api(self.kubeconfig)
         tools = podspec.Tools.find()
         await asyncio.to_thread(_remove_stale, tools)
+        if self.podman is not None:
+            for name in await asyncio.to_thread(self.podman.remove_stale, NETNS_PREFIX):
+                log.info("removed stale container %s", name)
         cpu, memory = os.cpu_count() or 1, os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
         self.host = Host(api=self.api, workdir=self.workdir, node=self.node, images=self.images, tools=tools,
-                         netns_prefix=NETNS_PREFIX, node_resources={"cpu": str(cpu), "memory": str(memory)})
+                         netns_prefix=NETNS_PREFIX, node_resources={"cpu": str(cpu), "memory": str(memory)},
+                         podman=self.podman)
         self.workdir.mkdir(parents=True, exist_ok=True)
         watchers: list[asyncio.Task[None]] = []
         try:

@@ -37,12 +37,17 @@ def _proc(pid: int) -> tuple[int, bool]:
     return uid, "ro" in root[5].split(",")
 
 
+@pytest.mark.parametrize("runner", ["process", "podman"], indirect=True)
 def test_three_replicas_one_leader_and_a_handover_when_it_is_deleted(control_plane, api, namespace, webhook, runner):
     control_plane.kubectl("apply", "-k", str(APP), "-n", namespace)
 
     # 3 pods Running, and every elector names the same leader, which alone says is_leader.
     leader = wait_for(lambda: _running(runner, 3) and agreed_leader(observe(runner)), timeout=60,
                       message="3 pods Running with one agreed leader")
+    # The pod runner makes the status; by now it has patched all three.
+    wait_for(lambda: all(p.get("status", {}).get("phase") == "Running" for p in
+                         api.get(f"/api/v1/namespaces/{namespace}/pods").json()["items"]), timeout=5,
+             message="3 pods Running in the API")
     stored = api.get(f"/api/v1/namespaces/{namespace}/pods").json()["items"]
     assert len(stored) == 3
     for pod in stored:
@@ -63,9 +68,11 @@ def test_three_replicas_one_leader_and_a_handover_when_it_is_deleted(control_pla
         log = pod.log("app")
         assert f"{pod.name}: starting; ELECTOR_SSE_URL=http://localhost:4040/sse " \
                "ELECTOR_GET_URL=http://localhost:4040/ ELECTOR_PATH=localhost:4040" in log
-        # As the securityContexts ask: non-root, read-only root file system.
+        # As the securityContexts ask: non-root, read-only root file system (for podman: inside the image).
         for name in ("elector", "app"):
-            assert _proc(pod.containers[name].pid) == (NONROOT, True), (pod.name, name)
+            pid = wait_for(lambda: next(p for p in runner.pods() if p.name == pod.name).containers[name].pid,
+                           timeout=10, message=f"{pod.name}/{name} has a pid")
+            assert _proc(pid) == (NONROOT, True), (pod.name, name)
 
     # Delete the leader: another pod leads within seconds (the old one releases the Lease on SIGTERM).
     deleted = time.monotonic()
