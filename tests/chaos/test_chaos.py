@@ -61,10 +61,11 @@ def test_chaos_rounds_never_show_two_leaders(cluster):
         before = c.leader().elector.pod
         started = time.monotonic()
         faults.FAULTS[kind](c)
-        assert wait_for(lambda: len(leaders(c.electors)) == 1, 30), f"no single leader after {kind}"
+        after = wait_for(lambda: (lambda found: found if len(found) == 1 else None)(leaders(c.electors)), 30)
+        assert after, f"no single leader after {kind}"
         # The longest stretch without any leader since the fault began, from the checker's record.
         gaps[kind].append(_longest_gap(checker.history, started))
-        c.log.append(f"{kind}: leader {before} -> {leaders(c.electors)[0].pod}")
+        c.log.append(f"{kind}: leader {before} -> {after[0].pod}")
         time.sleep(0.3)
     _print_table(ROUNDS, gaps, checker)
     assert checker.overlaps == [], f"two leaders at once: {checker.overlaps[:5]}"
