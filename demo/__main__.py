@@ -13,7 +13,6 @@ import logging
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -22,7 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from demo.observe import Observation, agreed_leader, observe
-from localplane import binaries, webhook_install
+from demo.stack import IMAGE, PODMAN_ALIASES, install_webhook, missing_podman_images, remove_webhook
+from localplane import binaries
 from localplane import plane as plane_
 from podrunner import PodRunner
 from podrunner.podman import Podman
@@ -30,9 +30,6 @@ from podrunner.runner import NETNS_PREFIX
 
 REPO = Path(__file__).resolve().parent.parent
 APP = REPO / "examples" / "leader-app"
-IMAGE = "localhost/kube-elector:dev"  # what the webhook injects; without --podman: .venv/bin/kube-elector
-# --podman: nothing can be pulled here, so the sample app's python:3.12-slim runs on a local stand-in.
-PODMAN_ALIASES = {"python": "localhost/base-python:bookworm"}
 NAMESPACE = "demo"
 STEPS = 6
 
@@ -56,12 +53,6 @@ def step(n: int, title: str) -> float:
 
 def done(since: float, what: str = "done") -> None:
     say(f"      {what} in {time.monotonic() - since:.1f} s")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 # ---------------------------------------------------------------- the live view
@@ -204,8 +195,8 @@ def run(args: argparse.Namespace, workdir: Path) -> int:
 
         t = step(3, "kube-elector webhook: kubectl apply -k manifests/, then `python -m webhook` behind the "
                     "MutatingWebhookConfiguration")
-        hook = webhook_install.install(plane, workdir / "webhook", port=_free_port(), extra_args=["--image", IMAGE])
-        stack.append(hook.stop)
+        hook = install_webhook(plane, workdir / "webhook")
+        stack.append(lambda: remove_webhook(plane, hook))
         done(t, f"serving at {hook.url}, called by the API server")
 
         t = step(4, "pod runner: the scheduler + kubelet a local plane lacks (a network namespace per pod)")
@@ -330,9 +321,7 @@ def main(argv: list[str] | None = None) -> int:
         say(f"make demo: missing tools: {', '.join(missing)} (Debian: apt-get install iproute2 util-linux mount)")
         return 1
     if args.podman:
-        missing = [image for image in (IMAGE, *PODMAN_ALIASES.values())
-                   if shutil.which("podman") is None
-                   or subprocess.run(["podman", "image", "exists", image], capture_output=True).returncode != 0]
+        missing = missing_podman_images()
         if missing:
             say(f"make demo --podman: images not built here: {', '.join(missing)} (see elector/Dockerfile and "
                 "../shared notes: podman build; nothing can be pulled)")
