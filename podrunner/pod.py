@@ -639,12 +639,16 @@ class PodInstance:
         if not self.stopping.is_set():
             await self.terminate(self.grace)
 
-    async def terminate(self, grace: float) -> None:
-        """Graceful stop: app containers first, then sidecars; SIGKILL at the deadline. Idempotent; a shorter
-        grace than one already running shortens it."""
+    def shorten_grace(self, grace: float) -> None:
+        """A second deletion with a shorter grace period (e.g. --force) moves the deadline closer."""
         deadline = time.monotonic() + max(grace, 0.0)
         if self._deadline is None or deadline < self._deadline:
             self._deadline = deadline
+
+    async def terminate(self, grace: float) -> None:
+        """Graceful stop: app containers first, then sidecars; SIGKILL at the deadline. Idempotent; a shorter
+        grace than one already running shortens it."""
+        self.shorten_grace(grace)
         self.stopping.set()
         if self._terminator is None:
             self._terminator = asyncio.ensure_future(self._shutdown(grace))

@@ -8,11 +8,13 @@ fetched by the caller first (`references`, `token_sources`) and passed in.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import math
 import os
 import re
 import shlex
+import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -474,12 +476,9 @@ class Tools:
     @classmethod
     def find(cls) -> Tools:
         """The tools as found on PATH (falling back to the Debian locations)."""
-        import shutil
-
-        found = {}
-        for name, default in cls().__dict__.items():
-            found[name] = shutil.which(os.path.basename(default)) or default
-        return cls(**found)
+        defaults = cls()
+        return cls(**{f.name: shutil.which(os.path.basename(getattr(defaults, f.name))) or getattr(defaults, f.name)
+                      for f in dataclasses.fields(cls)})
 
 
 def _overlay_roots(targets: list[str], avoid: str) -> list[str]:

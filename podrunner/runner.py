@@ -338,7 +338,7 @@ class PodRunner:
     def _finish(self, inst: PodInstance, grace: float) -> None:
         """Stop the pod within grace (app first), write its final status, delete it with grace 0."""
         if inst.uid in self._finishing:
-            inst._deadline = min(inst._deadline or float("inf"), time.monotonic() + grace)
+            inst.shorten_grace(grace)
             return
 
         async def finish() -> None:
