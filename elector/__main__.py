@@ -23,10 +23,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     logs.setup(fmt=cfg.log_format, level=cfg.log_level, pod=cfg.pod_name, election=cfg.election.describe())
     try:
         return asyncio.run(app.run(cfg))
-    except kubeconfig.ConfigError as exc:
-        print(f"kube-elector: {exc}", file=sys.stderr)
-        return 1
-    except OSError as exc:  # e.g. a port already in use
+    except (kubeconfig.ConfigError, settings.SettingsError) as exc:
         print(f"kube-elector: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -37,7 +37,10 @@ def _credentials(cfg: settingses.Settings, env: Mapping[str, str], clock: clocks
 
 
 async def run(cfg: settingses.Settings, env: Optional[Mapping[str, str]] = None) -> int:
-    """Run the sidecar until SIGTERM/SIGINT; returns the exit code. Raises `kubeconfig.ConfigError`."""
+    """Run the sidecar until SIGTERM/SIGINT; returns the exit code.
+
+    Raises `kubeconfig.ConfigError` (no API server credentials) or `settings.SettingsError` (cannot listen).
+    """
     env = os.environ if env is None else env
     clock = clocks.MonotonicClock()
     election_cfg = cfg.election
@@ -73,10 +76,16 @@ async def run(cfg: settingses.Settings, env: Optional[Mapping[str, str]] = None)
             elector.request_release()
 
     routes = api.Api(elector, board, on_release=on_release)
-    servers = [await httpserver.serve(cfg.probe_host, cfg.probe_port, routes.probes),
-               await httpserver.serve(cfg.http_host, cfg.http_port, routes.app)]
+    listeners = [("--probe-address", cfg.probe_host, cfg.probe_port, routes.probes),
+                 ("--http", cfg.http_host, cfg.http_port, routes.app)]
     if cfg.metrics_host is not None and cfg.metrics_port is not None:
-        servers.append(await httpserver.serve(cfg.metrics_host, cfg.metrics_port, routes.metrics))
+        listeners.append(("--metrics-address", cfg.metrics_host, cfg.metrics_port, routes.metrics))
+    servers = []
+    for flag, host, port, route in listeners:
+        try:
+            servers.append(await httpserver.serve(host, port, route))
+        except OSError as exc:
+            raise settingses.SettingsError(f"{flag}: cannot listen on {host}:{port}: {exc.strerror or exc}") from None
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stopping.set)

@@ -285,3 +285,21 @@ def test_bad_config_is_one_line_and_exit_1(args, env, fragment):
     assert done.returncode == 1
     assert fragment in done.stderr and len(done.stderr.strip().splitlines()) == 1, done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_port_in_use_names_the_flag(tmp_path):
+    import socket
+
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(json.dumps({
+        "current-context": "c", "contexts": [{"name": "c", "context": {"cluster": "k", "user": "u"}}],
+        "clusters": [{"name": "k", "cluster": {"server": "http://127.0.0.1:1"}}], "users": [{"name": "u", "user": {}}]}))
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        done = subprocess.run([sys.executable, "-m", "elector", "--election=e", "--election-namespace=n",
+                               f"--kubeconfig={kubeconfig}", f"--http=127.0.0.1:{port}", "--probe-address=127.0.0.1:0"
+                               .replace(":0", f":{port + 1 if port < 65535 else port - 1}")],
+                              capture_output=True, text=True, timeout=20)
+    assert done.returncode == 1 and done.stderr.startswith("kube-elector: --http: cannot listen"), done.stderr
