@@ -294,12 +294,15 @@ def test_port_in_use_names_the_flag(tmp_path):
     kubeconfig.write_text(json.dumps({
         "current-context": "c", "contexts": [{"name": "c", "context": {"cluster": "k", "user": "u"}}],
         "clusters": [{"name": "k", "cluster": {"server": "http://127.0.0.1:1"}}], "users": [{"name": "u", "user": {}}]}))
+    with socket.socket() as spare:
+        spare.bind(("127.0.0.1", 0))
+        probe_port = spare.getsockname()[1]
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
         done = subprocess.run([sys.executable, "-m", "elector", "--election=e", "--election-namespace=n",
-                               f"--kubeconfig={kubeconfig}", f"--http=127.0.0.1:{port}", "--probe-address=127.0.0.1:0"
-                               .replace(":0", f":{port + 1 if port < 65535 else port - 1}")],
+                               f"--kubeconfig={kubeconfig}", f"--http=127.0.0.1:{port}",
+                               f"--probe-address=127.0.0.1:{probe_port}"],
                               capture_output=True, text=True, timeout=20)
     assert done.returncode == 1 and done.stderr.startswith("kube-elector: --http: cannot listen"), done.stderr
