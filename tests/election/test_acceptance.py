@@ -100,12 +100,16 @@ def test_sigstop_leader_is_replaced_and_never_claims_after_its_deadline(three: A
     assert wait_for(lambda: leader.status() and leader.status().get("name") == leaders(others)[0].pod, 5)
 
 
-def test_apiserver_down_longer_than_renew_deadline_leaves_no_leader(three: Any, control_plane: Any) -> None:
+@pytest.mark.parametrize("outage", ["stop", "pause"])
+def test_apiserver_down_longer_than_renew_deadline_leaves_no_leader(three: Any, control_plane: Any,
+                                                                    outage: str) -> None:
+    """`stop`: connections refused; `pause` (SIGSTOP): requests hang until the per-request timeout."""
     procs, checker = three
     the_leader(procs)
     apiserver = control_plane.components["kube-apiserver"]
     stopped = time.monotonic()
-    apiserver.stop()
+    begin, end = (apiserver.stop, apiserver.start) if outage == "stop" else (apiserver.pause, apiserver.resume)
+    begin()
     try:
         time.sleep(RENEW + 0.5)
         saying = [p.pod for p in procs if p.is_leader()]
@@ -113,7 +117,7 @@ def test_apiserver_down_longer_than_renew_deadline_leaves_no_leader(three: Any, 
         time.sleep(LEASE)
         assert [p.pod for p in procs if p.is_leader()] == []
     finally:
-        apiserver.start()
+        end()
     assert wait_for(lambda: len(leaders(procs)) == 1, 20), "no leader after the API server came back"
     assert all(p.proc.poll() is None for p in procs), "an elector exited"
 
