@@ -63,7 +63,7 @@ class Api:
                 after = int(request.query.get("after", self.board.seq))
             except ValueError:
                 return httpserver.text_reply("bad wait or after\n", 400)
-            if after >= self.board.seq and wait > 0:
+            if after == self.board.seq and wait > 0:  # older ids, or ids of an earlier process: answer now
                 await self.board.wait(after, wait)
                 body = self._current()
         return httpserver.json_reply(body)

@@ -212,6 +212,8 @@ async def test_get_long_poll_sse_release_and_metrics(served):
 
         # long-poll: returns at once for an old id, waits for a change otherwise
         assert (await client.request("GET", f"/?wait=5s&after={body['id'] - 1}")).json()["id"] == body["id"]
+        stale = await asyncio.wait_for(client.request("GET", f"/?wait=30s&after={body['id'] + 1000}"), 3)
+        assert stale.json()["id"] == body["id"]  # an id from an earlier process does not block
         slow = await asyncio.wait_for(client.request("GET", f"/?wait=300ms&after={body['id']}"), 3)
         assert slow.json()["id"] == body["id"]
         waiting = asyncio.ensure_future(httpclient.Client(f"http://127.0.0.1:{served['port']}").request(
