@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 
 from podrunner import PodRunner, PodView
 
-__all__ = ["Observation", "observe", "agreed_leader", "wait_for", "app_said", "ELECTOR_PORT"]
+__all__ = ["Observation", "observe", "agreed_leader", "wait_for", "describe", "app_said", "ELECTOR_PORT"]
 
 ELECTOR_PORT = 4040  # the webhook's default (annotation elector.dev/port)
 T = TypeVar("T")
@@ -68,13 +68,25 @@ def agreed_leader(observations: Iterable[Observation]) -> str | None:
 
 
 def wait_for(what: Callable[[], T | None], *, timeout: float, interval: float = 0.1,
-             message: str = "condition") -> T:
-    """Poll `what` until it returns something truthy; TimeoutError after timeout."""
+             message: str = "condition", detail: Callable[[], str] | None = None) -> T:
+    """Poll `what` until it returns something truthy; TimeoutError (with `detail()`) after timeout."""
     deadline = time.monotonic() + timeout
     while True:
         value = what()
         if value:
             return value
         if time.monotonic() > deadline:
-            raise TimeoutError(f"{message}: not met within {timeout:.0f} s")
+            raise TimeoutError(f"{message}: not met within {timeout:.0f} s" + (f"\n{detail()}" if detail else ""))
         time.sleep(interval)
+
+
+def describe(observations: Iterable[Observation]) -> str:
+    """One line per pod: phase, containers (state, reason, restarts), what the elector and the app say."""
+    lines = []
+    for o in observations:
+        containers = ", ".join(f"{c.name}={c.state}{'/' + c.reason if c.reason else ''}"
+                               f"{' ready' if c.ready else ''}{f' restarts={c.restarts}' if c.restarts else ''}"
+                               for c in o.pod.containers.values())
+        lines.append(f"{o.name} {o.pod.phase}{' terminating' if o.pod.terminating else ''} [{containers}] "
+                     f"elector={json.dumps(o.status)} app={o.app!r}")
+    return "\n".join(lines)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 from collections.abc import Iterator
@@ -23,8 +24,9 @@ def webhook(control_plane, tmp_path_factory) -> Iterator[webhook_install.Install
 
 
 @pytest.fixture
-def runner(request, control_plane, namespace: str, tmp_path: Path) -> Iterator[PodRunner]:
+def runner(request, control_plane, namespace: str, tmp_path: Path, caplog) -> Iterator[PodRunner]:
     """Containers as local processes; `indirect` parameter "podman": from the images, with podman."""
+    caplog.set_level(logging.INFO, logger="podrunner")  # shown when a test fails
     if os.geteuid() != 0:
         pytest.skip("the pod runner needs root (a network namespace per pod)")
     podman = None

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from demo.observe import agreed_leader, observe, wait_for
+from demo.observe import agreed_leader, describe, observe, wait_for
 from podrunner import PodRunner, PodView
 
 REPO = Path(__file__).resolve().parents[2]
@@ -39,25 +39,34 @@ def _proc(pid: int) -> tuple[int, bool]:
 
 @pytest.mark.parametrize("runner", ["process", "podman"], indirect=True)
 def test_three_replicas_one_leader_and_a_handover_when_it_is_deleted(control_plane, api, namespace, webhook, runner):
+    def state() -> str:
+        stored = api.get(f"/api/v1/namespaces/{namespace}/pods").json()["items"]
+        api_view = "\n".join(f"api: {p['metadata']['name']} node={p['spec'].get('nodeName')} "
+                             f"phase={p.get('status', {}).get('phase')} deleting={bool(p['metadata'].get('deletionTimestamp'))}"
+                             for p in stored)
+        events = api.get(f"/api/v1/namespaces/{namespace}/events").json()["items"]
+        warnings = "\n".join(f"event: {e['reason']}: {e['message']}" for e in events if e.get("type") == "Warning")
+        return f"{describe(observe(runner))}\n{api_view}\n{warnings}"
+
     control_plane.kubectl("apply", "-k", str(APP), "-n", namespace)
 
     # 3 pods Running, and every elector names the same leader, which alone says is_leader.
     leader = wait_for(lambda: _running(runner, 3) and agreed_leader(observe(runner)), timeout=60,
-                      message="3 pods Running with one agreed leader")
-    # The pod runner makes the status; by now it has patched all three.
-    wait_for(lambda: all(p.get("status", {}).get("phase") == "Running" for p in
-                         api.get(f"/api/v1/namespaces/{namespace}/pods").json()["items"]), timeout=5,
-             message="3 pods Running in the API")
-    stored = api.get(f"/api/v1/namespaces/{namespace}/pods").json()["items"]
-    assert len(stored) == 3
-    for pod in stored:
+                      message="3 pods Running with one agreed leader", detail=state)
+    # What kubectl shows: the status the runner patched (coalesced, so it may trail its own view a little).
+    def reported_running() -> list[dict] | None:
+        pods = api.get(f"/api/v1/namespaces/{namespace}/pods").json()["items"]
+        ok = len(pods) == 3 and all(
+            p.get("status", {}).get("phase") == "Running"
+            and [s["started"] for s in p["status"].get("initContainerStatuses", [])] == [True]
+            and all(s["ready"] and "running" in s["state"] for s in p["status"].get("containerStatuses", []))
+            and {c["type"]: c["status"] for c in p["status"].get("conditions", [])}.get("Ready") == "True"
+            for p in pods)
+        return pods if ok else None
+
+    for pod in wait_for(reported_running, timeout=10, message="the API shows 3 pods Running and Ready", detail=state):
         sidecar = pod["spec"]["initContainers"][0]
         assert (sidecar["name"], sidecar.get("restartPolicy")) == ("elector", "Always")
-        status = pod["status"]
-        assert status["phase"] == "Running"
-        assert [s["started"] for s in status["initContainerStatuses"]] == [True]
-        assert all(s["ready"] and "running" in s["state"] for s in status["containerStatuses"])
-        assert {c["type"]: c["status"] for c in status["conditions"]}["Ready"] == "True"
 
     # The app saw the env the webhook added, and logs its role.
     def roles_logged() -> bool:
@@ -78,14 +87,14 @@ def test_three_replicas_one_leader_and_a_handover_when_it_is_deleted(control_pla
     deleted = time.monotonic()
     assert api.delete(f"/api/v1/namespaces/{namespace}/pods/{leader}").status_code == 200
     new = wait_for(lambda: next((o.name for o in observe(runner) if o.is_leader and o.name != leader), None),
-                   timeout=10, interval=0.05, message="a new leader")
+                   timeout=10, interval=0.05, message="a new leader", detail=state)
     handover = time.monotonic() - deleted
     assert handover < 5, f"handover took {handover:.2f} s"
     print(f"\nhandover: {leader} -> {new} in {handover:.2f} s")
 
     # The ReplicaSet's replacement joins; all three agree on the new leader.
     wait_for(lambda: _running(runner, 3) and agreed_leader(observe(runner)) == new, timeout=30,
-             message="3 pods agree on the new leader")
+             message="3 pods agree on the new leader", detail=state)
     old = next(p for p in runner.stopped_pods() if p.name == leader)
     assert old.times["exited:app"] < old.times["exited:elector"], "the app stops before its sidecar"
     assert "SIGTERM: stopping" in old.log("app")
