@@ -88,7 +88,7 @@ class ControlPlane:
         )
         kcm_kubeconfig = workdir / "kube-controller-manager.kubeconfig"
         kcm_cert, kcm_key = pki.make_client_cert(
-            ca, user="system:kube-controller-manager", groups=[], days=_DAYS
+            ca, user="system:kube-controller-manager", groups=["system:masters"], days=_DAYS
         ).write(pki_dir, "kube-controller-manager")
         _write_json(kcm_kubeconfig, self._kubeconfig_dict(_cert_user(kcm_cert, kcm_key)))
         kcm = component.Component(
@@ -296,8 +296,11 @@ def _kcm_argv(binary: Path, ca: pki.KeyPair, pki_dir: Path, *, kubeconfig: Path,
         f"--kubeconfig={kubeconfig}",
         # No --authentication/authorization-kubeconfig: delegated auth wants the apiserver's front-proxy
         # CA (not configured here) and logs an error every few seconds; /healthz is always allowed anyway.
-        # Each controller runs as its own ServiceAccount with its bootstrap RBAC role, as in kubeadm.
-        "--use-service-account-credentials=true",
+        # One identity in system:masters for all controllers, not kubeadm's per-controller
+        # ServiceAccounts: a restarted apiserver serves requests before its RBAC cache is synced,
+        # and the 403s it gives then push the KCM's watches into backoff for up to a minute.
+        # system:masters is allowed without RBAC, so the KCM recovers as soon as the port opens.
+        "--use-service-account-credentials=false",
         f"--controllers={','.join(CONTROLLERS)}",
         "--leader-elect=false",
         "--bind-address=127.0.0.1",

@@ -63,7 +63,7 @@ def namespace(api: httpx.Client) -> Iterator[str]:
     name = f"t-{uuid.uuid4().hex[:10]}"
     created = api.post("/api/v1/namespaces", json={"metadata": {"name": name}})
     assert created.status_code == 201, created.text
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 60  # the KCM may still be backing off after an apiserver restart
     while api.get(f"/api/v1/namespaces/{name}/serviceaccounts/default").status_code != 200:
         assert time.monotonic() < deadline, (
             f"serviceaccount-controller made no default ServiceAccount in {name}"
