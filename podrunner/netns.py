@@ -16,6 +16,7 @@ import ctypes
 import http.client
 import os
 import socket
+import ssl
 import subprocess
 import threading
 from pathlib import Path
@@ -67,25 +68,31 @@ def socket_in(name: str, family: int = socket.AF_INET, kind: int = socket.SOCK_S
 
 
 class _Connection(http.client.HTTPConnection):
-    def __init__(self, netns: str, host: str, port: int, timeout: float):
+    def __init__(self, netns: str, host: str, port: int, timeout: float, tls: bool):
         super().__init__(host, port, timeout=timeout)
         self._netns = netns
+        self._tls = tls
 
     def connect(self) -> None:
         sock = socket_in(self._netns)
         sock.settimeout(self.timeout)
         try:
             sock.connect(("127.0.0.1" if self.host == "localhost" else self.host, self.port))
+            if self._tls:  # as the kubelet's HTTPS probes: no certificate verification
+                context = ssl.create_default_context()
+                context.check_hostname = False
+                context.verify_mode = ssl.CERT_NONE
+                sock = context.wrap_socket(sock)
         except BaseException:
             sock.close()
             raise
         self.sock = sock
 
 
-def http_get(netns: str, port: int, path: str = "/", *, host: str = "127.0.0.1", timeout: float = 1.0
-             ) -> tuple[int, bytes]:
-    """GET http://host:port/path from inside the namespace; (status, body). Raises OSError when unreachable."""
-    conn = _Connection(netns, host, port, timeout)
+def http_get(netns: str, port: int, path: str = "/", *, host: str = "127.0.0.1", timeout: float = 1.0,
+             tls: bool = False) -> tuple[int, bytes]:
+    """GET http(s)://host:port/path from inside the namespace; (status, body). Raises OSError when unreachable."""
+    conn = _Connection(netns, host, port, timeout, tls)
     try:
         conn.request("GET", path, headers={"Host": f"{host}:{port}", "Accept": "application/json"})
         response = conn.getresponse()

@@ -221,7 +221,7 @@ class ContainerRun:
                 port = self._port(get.get("port"))
                 status, _ = await asyncio.to_thread(
                     netns.http_get, ns, port, get.get("path", "/"), host=get.get("host") or "127.0.0.1",
-                    timeout=timeout)
+                    timeout=timeout, tls=get.get("scheme", "HTTP").upper() == "HTTPS")
                 return 200 <= status < 400
             if "tcpSocket" in probe:
                 sock = probe["tcpSocket"]
@@ -304,8 +304,7 @@ class ContainerRun:
         """Startup, then readiness and liveness, for the running process. Kills it when startup or liveness fails."""
         startup = self.spec.get("startupProbe")
         if startup and not await self._probe_series(startup, "startup"):
-            await self.pod.host.api.event(self.pod.pod, "Unhealthy", f"Startup probe failed: container {self.name}",
-                                          kind="Warning")
+            self.pod.emit("Unhealthy", f"Startup probe failed: container {self.name}", kind="Warning")
             await self.stop(self.pod.grace)
             return
         self.started = True
@@ -323,8 +322,8 @@ class ContainerRun:
             if tasks:
                 done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
                 if any(t.result() is False for t in done):
-                    await self.pod.host.api.event(self.pod.pod, "Unhealthy", f"Liveness probe failed: container "
-                                                  f"{self.name} will be restarted", kind="Warning")
+                    self.pod.emit("Unhealthy", f"Liveness probe failed: container {self.name} will be restarted",
+                                  kind="Warning")
                     await self.stop(self.pod.grace)
         finally:
             for task in tasks:
@@ -345,17 +344,17 @@ class ContainerRun:
                 self.waiting = (getattr(exc, "reason", "CreateContainerConfigError"), str(exc))
                 self._changed()
                 log.warning("%s: container %s: %s: %s", self.pod.key, self.name, self.waiting[0], exc)
-                await self.pod.host.api.event(self.pod.pod, "Failed", f"Error: {exc}", kind="Warning")
+                self.pod.emit("Failed", f"Error: {exc}", kind="Warning")
                 await _first(self.pod.stopping.wait(), timeout=backoff)
                 backoff = min(backoff * 2, BACKOFF_MAX)
                 continue
             assert self.process is not None
             if self.pod.stopping.is_set():  # the pod was deleted while this one started: no grace to speak of
                 await self.stop(MIN_SIDECAR_GRACE)
-            await self.pod.host.api.event(self.pod.pod, "Started", f"Started container {self.name}")
+            self.pod.emit("Started", f"Started container {self.name}")
             self._changed()
             if self.pod.host.podman is not None:
-                asyncio.ensure_future(self._find_workload_pid())
+                self.pod.background(self._find_workload_pid())
             probes = asyncio.ensure_future(self._probes()) if not (self.init and not self.sidecar) else None
             if probes is None:  # a regular init container is "started" as soon as it runs
                 self.started = True
@@ -431,6 +430,7 @@ class PodInstance:
         self._reporter: asyncio.Task[None] | None = None
         self._refresher: asyncio.Task[None] | None = None
         self._dirty = asyncio.Event()
+        self._background: set[asyncio.Task[Any]] = set()
         self._transitions: dict[str, tuple[str, str]] = {}
         self._deadline: float | None = None
         self._terminator: asyncio.Task[None] | None = None
@@ -445,6 +445,16 @@ class PodInstance:
 
     def changed(self) -> None:
         self._dirty.set()
+
+    def background(self, coro: Any) -> None:
+        """Run a side task (an Event, a lookup) without waiting for it; kept referenced until done."""
+        task = asyncio.ensure_future(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    def emit(self, reason: str, message: str, *, kind: str = "Normal") -> None:
+        """A core/v1 Event on the pod (what `kubectl describe pod` shows), sent in the background."""
+        self.background(self.host.api.event(self.pod, reason, message, kind=kind))
 
     # ------------------------------------------------------------ status
 
@@ -580,7 +590,7 @@ class PodInstance:
                 self.changed()
                 if attempt == 1 or attempt % 10 == 0:
                     log.warning("%s: volumes not ready: %s", self.key, exc)
-                    await self.host.api.event(self.pod, "FailedMount", str(exc), kind="Warning")
+                    self.emit("FailedMount", str(exc), kind="Warning")
                 await _first(self.stopping.wait(), timeout=1.0)
         else:
             return False
@@ -703,7 +713,7 @@ class PodInstance:
     async def close(self) -> None:
         """Final status flush and stop reporting (after terminate or completion)."""
         await self.flush_status()
-        for task in (self._reporter, self._refresher):
+        for task in (self._reporter, self._refresher, *self._background):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(BaseException):

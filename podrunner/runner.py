@@ -345,7 +345,7 @@ class PodRunner:
             started = time.monotonic()
             log.info("%s: stopping pod (grace %.0f s)", inst.key, grace)
             if not inst.deleted:
-                await self.api.event(inst.pod, "Killing", "Stopping the pod's containers")  # type: ignore[union-attr]
+                inst.emit("Killing", "Stopping the pod's containers")
             await inst.terminate(grace)
             await inst.close()
             if not inst.deleted and (self.release_pods or not self._stopping()):
