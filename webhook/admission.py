@@ -7,6 +7,7 @@ The only place that knows the review's shape. A body we cannot read raises
 from __future__ import annotations
 
 import base64
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -135,11 +136,58 @@ def allowed(request: Request, *, warnings: list[str] | None = None) -> dict[str,
 
 def patched(request: Request, original: dict[str, Any], mutated: dict[str, Any], *, warnings: list[str] | None = None) -> dict[str, Any]:
     """Allowed with the diff of the two pods; no patch at all when they are equal."""
-    ops = jsonpatch.make_patch(original, mutated).patch
+    ops = diff(original, mutated)
     if not ops:
         return allowed(request, warnings=warnings)
     body = {"allowed": True, "patchType": "JSONPatch", "patch": base64.b64encode(orjson.dumps(ops)).decode()}
     return _review(request, body, warnings)
+
+
+def diff(original: Any, mutated: Any, path: str = "") -> list[dict[str, Any]]:
+    """RFC 6902 operations that turn `original` into `mutated`: jsonpatch's diff, minus the walk.
+
+    Subtrees that `mutated` shares with `original` (the core copies on write) are skipped by
+    identity; dicts and same-length lists are descended into; every other difference is left to
+    jsonpatch (as controller-runtime's PatchResponseFromRaw leaves it to its diff).
+    """
+    if original is mutated:
+        return []
+    if isinstance(original, dict) and isinstance(mutated, dict):
+        changed = [k for k in original.keys() | mutated.keys() if original.get(k, _WRONG) is not mutated.get(k, _WRONG)]
+        ops: list[dict[str, Any]] = []
+        rest_src, rest_dst = {}, {}
+        for key in sorted(changed):
+            if isinstance(original.get(key), (dict, list)) and type(original.get(key)) is type(mutated.get(key)):
+                ops += diff(original[key], mutated[key], f"{path}/{_escape(key)}")
+            else:
+                if key in original:
+                    rest_src[key] = original[key]
+                if key in mutated:
+                    rest_dst[key] = mutated[key]
+        return ops + _jsonpatch(rest_src, rest_dst, path)
+    if isinstance(original, list) and isinstance(mutated, list) and len(original) == len(mutated):
+        return [op for i, (a, b) in enumerate(zip(original, mutated)) for op in diff(a, b, f"{path}/{i}")]
+    return _jsonpatch({"v": original}, {"v": mutated}, path, strip="/v")
+
+
+def _jsonpatch(src: Any, dst: Any, path: str, strip: str = "") -> list[dict[str, Any]]:
+    ops = jsonpatch.JsonPatch.from_diff(src, dst, dumps=_dumps).patch
+    for op in ops:
+        for field in ("path", "from"):
+            if field in op:
+                op[field] = path + op[field][len(strip):]
+    return ops
+
+
+def _dumps(value: Any) -> str:
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError:  # e.g. integers beyond 64 bits, which orjson refuses
+        return json.dumps(value)
+
+
+def _escape(key: str) -> str:
+    return key.replace("~", "~0").replace("/", "~1")
 
 
 def denied(request: Request, message: str, *, code: int = 403) -> dict[str, Any]:

@@ -6,7 +6,6 @@ controller-runtime's PatchResponseFromRaw does, so nothing here writes patch ope
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -70,29 +69,35 @@ def mutate(pod: dict[str, Any], *, namespace: str, namespace_opted_in: bool, set
 
 
 def inject(pod: dict[str, Any], opts: options.PodOptions, *, namespace: str, settings: Settings) -> dict[str, Any]:
-    """A copy of `pod` with the sidecar, its volume, the app env and our markers.
+    """A new pod with the sidecar, its volume, the app env and our markers; `pod` is not changed.
 
-    Idempotent: a pod that already has them comes back equal, so re-invocation is safe.
+    Copy-on-write: only the dicts and lists on a changed path are new, unchanged subtrees are
+    shared with `pod`, so the diff can skip them by identity (see admission.diff).
+    Idempotent: a pod that already has everything comes back equal, so re-invocation is safe.
     """
-    new = copy.deepcopy(pod)
-    meta = new["metadata"] = new.get("metadata") or {}
-    spec = new["spec"] = new.get("spec") or {}
+    new = dict(pod)
+    meta = new["metadata"] = dict(pod.get("metadata") or {})
+    spec = new["spec"] = dict(pod.get("spec") or {})
     if not _has_sidecar(spec):
-        volumes = spec["volumes"] = spec.get("volumes") or []
+        volumes = spec.get("volumes") or []
         if not any(v.get("name") == sidecar.TOKEN_VOLUME for v in volumes):
-            volumes.append(sidecar.token_volume(settings))
+            spec["volumes"] = [*volumes, sidecar.token_volume(settings)]
         elector = sidecar.container(opts, namespace=namespace, settings=settings)
         if settings.native_sidecar:
             # First, so later init containers and the app start after it serves.
             spec["initContainers"] = [elector, *(spec.get("initContainers") or [])]
         else:
             spec["containers"] = [*(spec.get("containers") or []), elector]
-    for app in _app_containers(spec):
-        if opts.env_containers is None or app.get("name") in opts.env_containers:
-            _prepend_missing_env(app, sidecar.app_env(opts))
+    env = sidecar.app_env(opts)
+    for key in ("initContainers", "containers"):
+        if spec.get(key):
+            spec[key] = [
+                _with_env(c, env) if c.get("name") != sidecar.CONTAINER_NAME
+                and (opts.env_containers is None or c.get("name") in opts.env_containers) else c
+                for c in spec[key]
+            ]
     meta["annotations"] = {**(meta.get("annotations") or {}), options.INJECTED: VERSION}
-    meta["labels"] = meta.get("labels") or {}
-    meta["labels"].setdefault(ELECTION_LABEL, opts.election)
+    meta["labels"] = {ELECTION_LABEL: opts.election, **(meta.get("labels") or {})}
     if not settings.native_sidecar and spec.get("containers"):
         meta["annotations"].setdefault(DEFAULT_CONTAINER, spec["containers"][0].get("name"))
     return new
@@ -110,12 +115,13 @@ def _app_containers(spec: dict[str, Any]) -> list[dict[str, Any]]:
     return [c for c in _all_containers(spec) if c.get("name") != sidecar.CONTAINER_NAME]
 
 
-def _prepend_missing_env(container: dict[str, Any], env: list[dict[str, str]]) -> None:
-    """Before the app's own env, so it can refer to $(ELECTOR_GET_URL); never overrides."""
+def _with_env(container: dict[str, Any], env: list[dict[str, str]]) -> dict[str, Any]:
+    """The container with the missing vars before its own, so it can refer to $(ELECTOR_GET_URL); never overrides."""
     present = {e.get("name") for e in container.get("env") or []}
     missing = [e for e in env if e["name"] not in present]
-    if missing:
-        container["env"] = [*missing, *(container.get("env") or [])]
+    if not missing:
+        return container
+    return {**container, "env": [*missing, *(container.get("env") or [])]}
 
 
 def _check_ports(pod: dict[str, Any], opts: options.PodOptions) -> None:
