@@ -106,9 +106,9 @@ def main() -> None:
                                        note=f"mean {mean.get((role, verb), 0):.2f}"))
     follower_get, follower_watch = mean.get(("follower", "get"), 0), mean.get(("follower", "watch"), 0)
     rows += [
-        # The leader renews once per RetryPeriod, as client-go does: the protocol's floor, so "at most".
+        # The leader renews once per RetryPeriod, as client-go does (the protocol's floor); it also keeps
+        # its watch open, re-opened every 240-300 s: no target of its own, the election's total has one.
         common.row("leader: all requests per minute", "req/min", per_minute[("leader", "total")], **client_go("leader"),
-                   target="≤ client-go", check=lambda v, b: round(mean[("leader", "total")], 1) <= b,
                    note=f"mean {mean[('leader', 'total')]:.2f}"),
         common.row("follower: all requests per minute", "req/min", per_minute[("follower", "total")],
                    **client_go("follower"), target="below client-go; GETs only with a watch re-open (no polling)",
