@@ -144,38 +144,39 @@ def patched(request: Request, original: dict[str, Any], mutated: dict[str, Any],
 
 
 def diff(original: Any, mutated: Any, path: str = "") -> list[dict[str, Any]]:
-    """RFC 6902 operations that turn `original` into `mutated`: jsonpatch's diff, minus the walk.
+    """RFC 6902 operations that turn `original` into `mutated`, as a diff of the two documents.
 
     Subtrees that `mutated` shares with `original` (the core copies on write) are skipped by
-    identity; dicts and same-length lists are descended into; every other difference is left to
-    jsonpatch (as controller-runtime's PatchResponseFromRaw leaves it to its diff).
+    identity; added and removed members are one op each; lists that grew or shrank are left to
+    jsonpatch's list diff (as controller-runtime's PatchResponseFromRaw leaves it to its diff).
     """
     if original is mutated:
         return []
     if isinstance(original, dict) and isinstance(mutated, dict):
-        changed = [k for k in original.keys() | mutated.keys() if original.get(k, _WRONG) is not mutated.get(k, _WRONG)]
-        ops: list[dict[str, Any]] = []
-        rest_src, rest_dst = {}, {}
-        for key in sorted(changed):
-            if isinstance(original.get(key), (dict, list)) and type(original.get(key)) is type(mutated.get(key)):
-                ops += diff(original[key], mutated[key], f"{path}/{_escape(key)}")
-            else:
-                if key in original:
-                    rest_src[key] = original[key]
-                if key in mutated:
-                    rest_dst[key] = mutated[key]
-        return ops + _jsonpatch(rest_src, rest_dst, path)
-    if isinstance(original, list) and isinstance(mutated, list) and len(original) == len(mutated):
-        return [op for i, (a, b) in enumerate(zip(original, mutated)) for op in diff(a, b, f"{path}/{i}")]
-    return _jsonpatch({"v": original}, {"v": mutated}, path, strip="/v")
+        ops: list[dict[str, Any]] = [
+            {"op": "remove", "path": f"{path}/{_escape(k)}"} for k in sorted(original.keys() - mutated.keys())
+        ]
+        ops += [{"op": "add", "path": f"{path}/{_escape(k)}", "value": mutated[k]}
+                for k in sorted(mutated.keys() - original.keys())]
+        for key in sorted(original.keys() & mutated.keys()):
+            ops += diff(original[key], mutated[key], f"{path}/{_escape(key)}")
+        return ops
+    if isinstance(original, list) and isinstance(mutated, list):
+        if len(original) == len(mutated):
+            return [op for i, (a, b) in enumerate(zip(original, mutated)) for op in diff(a, b, f"{path}/{i}")]
+        return _jsonpatch(original, mutated, path)
+    if type(original) is type(mutated) and original == mutated:  # 1 and True are not equal in JSON
+        return []
+    return [{"op": "replace", "path": path, "value": mutated}]
 
 
-def _jsonpatch(src: Any, dst: Any, path: str, strip: str = "") -> list[dict[str, Any]]:
-    ops = jsonpatch.JsonPatch.from_diff(src, dst, dumps=_dumps).patch
+def _jsonpatch(src: list[Any], dst: list[Any], path: str) -> list[dict[str, Any]]:
+    """jsonpatch's diff of two lists, its paths moved under `path`."""
+    ops = jsonpatch.JsonPatch.from_diff({"v": src}, {"v": dst}, dumps=_dumps).patch
     for op in ops:
         for field in ("path", "from"):
             if field in op:
-                op[field] = path + op[field][len(strip):]
+                op[field] = path + op[field][len("/v"):]
     return ops
 
 
