@@ -336,6 +336,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("podrunner").propagate = False
     for signum in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, lambda n, _: sys.exit(128 + n))
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # even if the caller ignored it (a `&` job)
     ok = False
     try:
         code = run(args, workdir)
