@@ -12,6 +12,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import httpx
+
 from localplane import plane as plane_
 
 __all__ = ["register_mutating_webhook", "WebhookNotCalled"]
@@ -66,6 +68,6 @@ def register_mutating_webhook(
     raise WebhookNotCalled(f"webhook {name} not called within {timeout:.0f} s; last dry-run answer: {answer}")
 
 
-def _expect_ok(response: Any, what: str) -> None:
+def _expect_ok(response: httpx.Response, what: str) -> None:
     if response.is_error:
         raise plane_.ControlPlaneError(f"{what}: {response.status_code} {response.text}")
