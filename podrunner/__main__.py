@@ -31,6 +31,7 @@ def main(argv: list[str] | None = None) -> int:
         print("python -m podrunner: needs root (network and mount namespaces)", file=sys.stderr)
         return 1
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", datefmt="%H:%M:%S")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per API call otherwise
     runner = PodRunner(args.kubeconfig, args.workdir, namespaces=args.namespaces, node=args.node,
                        release_pods=not args.keep_pods)
 
