@@ -10,6 +10,7 @@ import signal
 import sys
 from pathlib import Path
 
+from podrunner.podman import Podman
 from podrunner.runner import PodRunner
 
 
@@ -24,6 +25,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--node", default="podrunner", help="the node name pods are bound to")
     parser.add_argument("--keep-pods", action="store_true",
                         help="on exit, leave the pod objects (default: delete them, as after a node drain)")
+    parser.add_argument("--podman", action="store_true", help="run containers from local images with podman")
+    parser.add_argument("--podman-alias", action="append", default=[], metavar="IMAGE=LOCAL",
+                        help="with --podman: run LOCAL for IMAGE (a full name or a repository, e.g. "
+                             "python=localhost/base-python:bookworm); repeatable")
     args = parser.parse_args(argv)
     if args.kubeconfig is None:
         parser.error("--kubeconfig or $KUBECONFIG is required")
@@ -32,8 +37,9 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", datefmt="%H:%M:%S")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per API call otherwise
+    podman = Podman(dict(a.split("=", 1) for a in args.podman_alias)) if args.podman else None
     runner = PodRunner(args.kubeconfig, args.workdir, namespaces=args.namespaces, node=args.node,
-                       release_pods=not args.keep_pods)
+                       release_pods=not args.keep_pods, podman=podman)
 
     async def serve() -> None:
         stop = asyncio.Event()
