@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
 import yaml
 
 from localplane import plane as plane_
@@ -54,6 +55,20 @@ class InstalledWebhook:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+
+    def wait_ready(self, timeout: float = 30.0) -> None:
+        """Until this process itself answers /readyz (the API server may be reaching another replica)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"the webhook exited ({self.process.returncode}):\n{self.log_tail()}")
+            try:
+                if httpx.get(f"{self.url}/readyz", verify=False, timeout=1, trust_env=False).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"the webhook at {self.url} not ready in {timeout:.0f} s:\n{self.log_tail()}")
 
     def log_tail(self, lines: int = 40) -> str:
         try:

@@ -51,7 +51,8 @@ def two_replicas(control_plane, tmp_path):
     try:
         for i, port in enumerate(ports):
             hooks.append(webhook_install.start_webhook(control_plane, tmp_path / f"replica{i}", port=port))
-            webhook_install.wait_called(control_plane)  # the second replica reuses the first one's Secret
+            hooks[-1].wait_ready()  # the second replica reuses the first one's Secret
+        webhook_install.wait_called(control_plane)
         yield hooks, proxy.backends
     finally:
         for hook in hooks:
