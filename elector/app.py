@@ -113,8 +113,10 @@ async def run(cfg: settingses.Settings, env: Optional[Mapping[str, str]] = None)
         for waiter in waits:
             waiter.cancel()
     runner.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await runner
+    # Bounded: a loop that failed to stop must not keep the pod from releasing (it has resigned).
+    await asyncio.wait({runner}, timeout=election_cfg.request_timeout)
+    if not runner.done():
+        logger.warning("election loop did not stop; releasing anyway")
     if was_leading or elector.holds_lease():
         await elector.release()
     if labeler is not None:

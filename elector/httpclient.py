@@ -69,7 +69,7 @@ class Client:
 
     async def _connect(self) -> _Connection:
         try:
-            reader, writer = await asyncio.wait_for(
+            reader, writer = await _within(
                 asyncio.open_connection(self.host, self.port, ssl=self.tls,
                                         server_hostname=self.host if self.tls else None),
                 self.timeout,
@@ -110,7 +110,7 @@ class Client:
                     conn = await self._connect()
                 try:
                     conn.writer.write(self._head(method, path, headers) + body)
-                    response, keep = await asyncio.wait_for(_read_response(conn.reader), self.timeout)
+                    response, keep = await _within(_read_response(conn.reader), self.timeout)
                 except asyncio.CancelledError:
                     conn.close()
                     raise
@@ -134,15 +134,15 @@ class Client:
         conn = await self._connect()
         try:
             conn.writer.write(self._head("GET", path, {}))
-            status, headers = await asyncio.wait_for(_read_head(conn.reader), self.timeout)
+            status, headers = await _within(_read_head(conn.reader), self.timeout)
             if status != 200:
-                body = await asyncio.wait_for(_read_body(conn.reader, headers), self.timeout)
+                body = await _within(_read_body(conn.reader, headers), self.timeout)
                 raise TransportError(f"watch {path}: HTTP {status}: {body[:200]!r}")
             buffer = b""
             chunks = _iter_body(conn.reader, headers)
             while True:
                 try:
-                    chunk = await asyncio.wait_for(chunks.__anext__(), idle_timeout)
+                    chunk = await _within(chunks.__anext__(), idle_timeout)
                 except StopAsyncIteration:
                     return
                 buffer += chunk
@@ -212,3 +212,10 @@ async def _read_response(reader: asyncio.StreamReader) -> tuple[Response, bool]:
     framed = "content-length" in headers or "chunked" in headers.get("transfer-encoding", "").lower()
     keep = framed and headers.get("connection", "").lower() != "close"
     return Response(status, headers, body), keep
+
+
+async def _within(awaitable: Any, seconds: float) -> Any:
+    """`asyncio.wait_for` without its race that can swallow a cancellation on Python 3.11 (gh-86296),
+    which once left an elector deaf to SIGTERM."""
+    async with asyncio.timeout(seconds):
+        return await awaitable
