@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Optional, Sequence
 
 ROOT = Path(__file__).resolve().parent.parent
-RESULTS = ROOT / "bench" / "results"
+RESULTS = Path(os.environ.get("BENCH_RESULTS") or ROOT / "bench" / "results")  # e.g. a scratch dir for a trial
 PY = sys.executable
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
@@ -219,7 +219,11 @@ def rss_bytes(pid: int) -> int:
 
 
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of the process (its threads included, children not)."""
+    """CPU time of the process, all its threads (children not): nanoseconds from schedstat where the
+    kernel has it, else user + system clock ticks (10 ms steps)."""
+    tasks = [_read(str(path)).split() for path in Path(f"/proc/{pid}/task").glob("*/schedstat")]
+    if tasks and all(tasks):
+        return sum(int(fields[0]) for fields in tasks) / 1e9
     fields = _read(f"/proc/{pid}/stat").rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
 

@@ -5,13 +5,14 @@
       POST /mutate/<name> with DIR/<name>.json (the real webhook's answer, precomputed): no parsing,
       no injection, no framework. The stack's own limit.
   python -m bench.servers webhook --port P --cert C --key K [--loop asyncio] [--http h11] [--workers 2]
-                                  [--json stdlib] [--log-level warning]
+                                  [--json stdlib] [--log-level warning] [--gc-freeze]
       The real webhook app (webhook.app.create_app) under uvicorn settings the shipped
       `python -m webhook` does not expose, to see what each setting changes.
 """
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import signal
@@ -56,13 +57,18 @@ def stdlib_json() -> None:
 
 
 def webhook_app(args: argparse.Namespace) -> Any:
+    import webhook.__main__  # noqa: F401 (the same modules, so the same heap, as `python -m webhook`)
     from webhook import app as webapp, logs, settings
 
     if args.json == "stdlib":
         stdlib_json()
     cfg = settings.load(["--no-manage-role-bindings", "--cert-mode", "files", "--log-level", args.log_level])
     logs.setup(cfg.log_level)
-    return webapp.create_app(cfg)
+    app = webapp.create_app(cfg)
+    if args.gc_freeze:  # start-up objects leave the collector's view: no full collection walks them again
+        gc.collect()
+        gc.freeze()
+    return app
 
 
 def serve(app: Any, args: argparse.Namespace) -> None:
@@ -107,6 +113,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--json", default="orjson", choices=["orjson", "stdlib"])
     parser.add_argument("--log-level", default="info")
+    parser.add_argument("--gc-freeze", action="store_true")
     args = parser.parse_args()
     serve(canned_app(args.canned) if args.kind == "canned" else webhook_app(args), args)
 

@@ -29,6 +29,7 @@ VARIANTS = {  # name -> extra args of `bench.servers webhook`
     "stdlib json": ["--json", "stdlib"],
     "log level warning": ["--log-level", "warning"],
     "2 workers": ["--workers", "2"],
+    "gc.freeze after start-up": ["--gc-freeze"],
 }
 
 
