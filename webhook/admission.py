@@ -147,8 +147,8 @@ def diff(original: Any, mutated: Any, path: str = "") -> list[dict[str, Any]]:
     """RFC 6902 operations that turn `original` into `mutated`, as a diff of the two documents.
 
     Subtrees that `mutated` shares with `original` (the core copies on write) are skipped by
-    identity; added and removed members are one op each; lists that grew or shrank are left to
-    jsonpatch's list diff (as controller-runtime's PatchResponseFromRaw leaves it to its diff).
+    identity; added and removed members are one op each, and so are items put in front of or
+    after a shared list; other lists that grew or shrank are left to jsonpatch's list diff (as controller-runtime's PatchResponseFromRaw leaves it to its diff).
     """
     if original is mutated:
         return []
@@ -164,6 +164,11 @@ def diff(original: Any, mutated: Any, path: str = "") -> list[dict[str, Any]]:
     if isinstance(original, list) and isinstance(mutated, list):
         if len(original) == len(mutated):
             return [op for i, (a, b) in enumerate(zip(original, mutated)) for op in diff(a, b, f"{path}/{i}")]
+        grown = len(mutated) - len(original)
+        if grown > 0 and all(a is b for a, b in zip(original, mutated[grown:])):  # items put in front
+            return [{"op": "add", "path": f"{path}/{i}", "value": mutated[i]} for i in range(grown)]
+        if grown > 0 and all(a is b for a, b in zip(original, mutated)):  # items appended
+            return [{"op": "add", "path": f"{path}/{i}", "value": mutated[i]} for i in range(len(original), len(mutated))]
         return _jsonpatch(original, mutated, path)
     if type(original) is type(mutated) and original == mutated:  # 1 and True are not equal in JSON
         return []

@@ -8,7 +8,8 @@ import time
 from typing import Any, Callable
 
 import orjson
-from fastapi import BackgroundTasks, FastAPI, Request, Response
+from fastapi import FastAPI, Request, Response
+from starlette.background import BackgroundTask
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from webhook import admission, handler, metrics
@@ -28,16 +29,19 @@ def create_app(
     app = FastAPI(title="kube-elector webhook", docs_url=None, redoc_url=None, openapi_url=None)
     counters = metrics.Metrics(registry)
 
-    @app.post("/mutate")
-    async def mutate_opted_in_pod(request: Request, tasks: BackgroundTasks) -> Response:
-        return await _mutate(request, tasks, namespace_opted_in=False)
+    # Plain Starlette routes: the body is read by hand (size and time bounded), so FastAPI's
+    # parameter machinery would only add latency to every pod admission.
+    async def mutate_opted_in_pod(request: Request) -> Response:
+        return await _mutate(request, namespace_opted_in=False)
 
-    @app.post("/mutate/namespace")
-    async def mutate_in_opted_in_namespace(request: Request, tasks: BackgroundTasks) -> Response:
+    async def mutate_in_opted_in_namespace(request: Request) -> Response:
         """Called only for pods in namespaces labelled elector.dev/inject=enabled."""
-        return await _mutate(request, tasks, namespace_opted_in=True)
+        return await _mutate(request, namespace_opted_in=True)
 
-    async def _mutate(request: Request, tasks: BackgroundTasks, *, namespace_opted_in: bool) -> Response:
+    app.add_route("/mutate", mutate_opted_in_pod, methods=["POST"])
+    app.add_route("/mutate/namespace", mutate_in_opted_in_namespace, methods=["POST"])
+
+    async def _mutate(request: Request, *, namespace_opted_in: bool) -> Response:
         started = time.perf_counter()
         try:
             async with asyncio.timeout(settings.request_timeout_seconds):
@@ -51,8 +55,7 @@ def create_app(
         except admission.BadReview as exc:
             return _error(400, str(exc), counters, started)
         outcome = handler.handle(review, namespace_opted_in=namespace_opted_in, settings=settings)
-        if outcome.binding and ensure_binding:
-            tasks.add_task(ensure_binding, outcome.binding)
+        after = BackgroundTask(ensure_binding, outcome.binding) if outcome.binding and ensure_binding else None
         counters.observe(outcome.result, time.perf_counter() - started)
         log.info(
             "admission",
@@ -62,7 +65,7 @@ def create_app(
                 "uid": review.uid, "dry_run": review.dry_run,
             },
         )
-        return Response(orjson.dumps(outcome.review), media_type="application/json")
+        return Response(orjson.dumps(outcome.review), media_type="application/json", background=after)
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:

@@ -39,3 +39,13 @@ def test_injection_patch_reproduces_the_mutated_pod_and_escapes_keys():
     assert all(op["op"] == "add" for op in ops)  # nothing of the pod's own is removed or replaced
     assert original == pod(**{"metadata.annotations": {"elector.dev/inject": "true", "a/b~c": "1"},
                               "metadata.labels": {"x~/y": "2"}})
+
+
+@hsettings(max_examples=200, deadline=None)
+@given(items=st.lists(json_values, max_size=6), front=st.lists(json_values, max_size=3),
+       back=st.lists(json_values, max_size=3))
+def test_items_put_around_a_shared_list_are_single_adds(items, front, back):
+    doc = {"env": items}
+    for changed in ({"env": [*front, *items]}, {"env": [*items, *back]}, {"env": copy.deepcopy([*front, *items])}):
+        ops = admission.diff(doc, changed)
+        assert jsonpatch.apply_patch(copy.deepcopy(doc), ops) == changed
