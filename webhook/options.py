@@ -165,7 +165,7 @@ def _port(notes: dict[str, str], key: str, default: int) -> int:
     if key not in notes:
         return default
     raw = notes[key]
-    if not isinstance(raw, str) or not raw.isdigit() or not 1024 <= int(raw) <= 65535:
+    if not isinstance(raw, str) or not (raw.isascii() and raw.isdigit()) or not 1024 <= int(raw) <= 65535:
         raise Refusal(key, f"{raw!r} is not a port from 1024 to 65535", KNOWN[key])
     return int(raw)
 

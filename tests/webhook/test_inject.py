@@ -127,6 +127,8 @@ def test_original_pod_is_not_modified():
         ({"metadata.annotations": {"elector.dev/inject": "yes"}}, "elector.dev/inject"),
         ({"metadata.annotations": {"elector.dev/inject": "true", "elector.dev/port": "80"}}, "elector.dev/port"),
         ({"metadata.annotations": {"elector.dev/inject": "true", "elector.dev/port": "http"}}, "elector.dev/port"),
+        ({"metadata.annotations": {"elector.dev/inject": "true", "elector.dev/port": "４０４０"}}, "elector.dev/port"),
+        ({"metadata.annotations": {"elector.dev/inject": "true", "elector.dev/port": "²"}}, "elector.dev/port"),
         ({"metadata.annotations": {"elector.dev/inject": "true", "elector.dev/election": "Not_Valid"}}, "elector.dev/election"),
         ({"metadata.annotations": {"elector.dev/inject": "true", "elector.dev/lease-duration": "5s"}}, "elector.dev/lease-duration"),
         ({"metadata.annotations": {"elector.dev/inject": "true", "elector.dev/retry-period": "soon"}}, "elector.dev/retry-period"),
