@@ -76,7 +76,7 @@ class Api:
             gone = asyncio.ensure_future(reader.read())  # EOF (or data) = the client went away
             try:
                 current = self._current()
-                last = int(last_id_text) if last_id_text.isdigit() else -1
+                last = int(last_id_text) if last_id_text.isascii() and last_id_text.isdigit() else -1
                 if last < 0 or last > self.board.seq:  # no id, or one from an earlier process
                     _send(writer, int(str(current["id"])), current)
                     last = int(str(current["id"]))

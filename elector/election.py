@@ -444,4 +444,4 @@ class LeaderElector:
 
 def _newer(candidate: str, than: str) -> bool:
     """True if resourceVersion `candidate` is known to be newer than `than` (both integers)."""
-    return candidate.isdigit() and than.isdigit() and int(candidate) > int(than)
+    return candidate.isascii() and candidate.isdigit() and than.isascii() and than.isdigit() and int(candidate) > int(than)

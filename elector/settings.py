@@ -154,7 +154,7 @@ def _env_name(flag: str) -> str:
 
 def _address(flag: str, text: str) -> tuple[str, int]:
     host, sep, port = text.rpartition(":")
-    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+    if not sep or not (port.isascii() and port.isdigit()) or not 0 < int(port) < 65536:
         raise SettingsError(f"--{flag}: {text!r} is not host:port")
     return (host.strip("[]") or "0.0.0.0"), int(port)
 

@@ -87,7 +87,7 @@ def create_app(
 async def _read_limited(request: Request, limit: int) -> bytes | None:
     """The body, or None once it exceeds `limit` (never buffers more than that)."""
     declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
+    if declared and declared.isascii() and declared.isdigit() and int(declared) > limit:
         return None
     chunks, size = [], 0
     async for chunk in request.stream():
