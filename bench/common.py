@@ -123,7 +123,8 @@ def report(name: str, rows: Sequence[Row], *, settings: dict[str, Any], extra: O
     print(f"\n## {name}\n\n{table(rows)}\n", flush=True)
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"{name}.json"
-    document = {"name": name, "machine": machine(), "settings": settings,
+    commit = subprocess.run(["git", "describe", "--always", "--dirty"], capture_output=True, text=True, cwd=ROOT)
+    document = {"name": name, "machine": machine(), "commit": commit.stdout.strip(), "settings": settings,
                 "rows": [{**r.__dict__, "ratio": r.ratio} for r in rows], **(extra or {})}
     path.write_text(json.dumps(document, indent=2) + "\n")
     return path

@@ -17,7 +17,7 @@ def main() -> None:
     parts = []
     for doc in documents:
         rows = [common.Row(**{k: v for k, v in r.items() if k != "ratio"}) for r in doc["rows"]]
-        parts.append(f"### {doc['name']} ({doc['machine']['date']})\n\n{common.table(rows)}\n")
+        parts.append(f"### {doc['name']} ({doc['machine']['date']}, {doc.get('commit', '?')})\n\n{common.table(rows)}\n")
     m = documents[0]["machine"]
     header = (f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB, Linux {m['kernel']}, "
               f"Python {m['python']}. Median of the runs [min–max]; settings and raw numbers in bench/results/.\n")
