@@ -240,18 +240,10 @@ def _read(path: str) -> str:
 
 
 def start_plane(workdir: Path, *, apiserver_args: Sequence[str] = ()) -> Any:
-    """ControlPlane.start, with extra kube-apiserver flags (e.g. an audit log) appended to its argv.
-
-    localplane/ has no option for extra flags, so its argv builder is wrapped for this one call.
-    """
+    """ControlPlane.start (binaries built if missing), with extra kube-apiserver flags (e.g. an audit log)."""
     from localplane import binaries, plane as plane_
 
-    original = plane_._apiserver_argv
-    plane_._apiserver_argv = lambda *a, **kw: [*original(*a, **kw), *apiserver_args]  # type: ignore[assignment]
-    try:
-        return plane_.ControlPlane.start(workdir, bins=binaries.ensure())
-    finally:
-        plane_._apiserver_argv = original  # type: ignore[assignment]
+    return plane_.ControlPlane.start(workdir, bins=binaries.ensure(), apiserver_args=apiserver_args)
 
 
 def make_namespace(api: Any, name: str, timeout: float = 30.0) -> str:
