@@ -170,6 +170,7 @@ def test_manifests_pass_server_side_validation(webhook, control_plane):
     assert done.stdout.count("(server dry run)") == len(rendered)
 
 
+@pytest.mark.filterwarnings("ignore:ssl.TLSVersion.TLSv1_1 is deprecated:DeprecationWarning")
 def test_the_webhook_speaks_tls_1_2_and_up_only(webhook):
     host, port = "127.0.0.1", webhook.port
     old = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
