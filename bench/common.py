@@ -11,7 +11,6 @@ import json
 import os
 import platform
 import re
-import socket
 import statistics
 import subprocess
 import sys
@@ -145,12 +144,6 @@ def cli(description: str, **defaults: Any) -> argparse.Namespace:
 
 
 # ------------------------------------------------------------------ network, TLS
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def serving_cert(directory: Path) -> tuple[Path, Path, Path]:

@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -26,6 +25,8 @@ import time
 import urllib.request
 from pathlib import Path
 from typing import Iterator, Optional
+
+from localplane import ports
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -160,12 +161,6 @@ def _rss_mb(pid: int) -> float:
     return float("nan")
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def run_script(python: str, code: str, kubeconfig: str, name: str, steady: float) -> tuple[float, float]:
     """(seconds to READY, RSS MB after `steady` seconds); raises RuntimeError if it fails."""
     started = time.monotonic()
@@ -186,11 +181,11 @@ def run_script(python: str, code: str, kubeconfig: str, name: str, steady: float
 
 
 def run_elector(python: str, kubeconfig: str, name: str, steady: float) -> tuple[float, float]:
-    probe = _free_port()
+    probe = ports.free_port()
     started = time.monotonic()
     env = {**os.environ, "POD_NAME": f"bench-{name}", "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen([python, "-m", "elector", f"--election={name}", "--election-namespace=default",
-                             f"--http=localhost:{_free_port()}", f"--probe-address=127.0.0.1:{probe}",
+                             f"--http=localhost:{ports.free_port()}", f"--probe-address=127.0.0.1:{probe}",
                              f"--kubeconfig={kubeconfig}", "--lease-duration=3s", "--renew-deadline=2s",
                              "--retry-period=500ms"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:

@@ -21,6 +21,7 @@ from typing import Any
 import orjson
 
 from bench import common
+from localplane import ports
 from tests.webhook import pods
 
 VARIANTS = {  # name -> extra args of `bench.servers webhook`
@@ -107,7 +108,7 @@ def main() -> None:
     context = ssl.create_default_context(cafile=str(ca))
     try:
         for name, argv in commands.items():
-            port = common.free_port()
+            port = ports.free_port()
             port_flag = ["--listen-port", str(port)] if name == "webhook" else ["--port", str(port)]
             proc = common.Proc([*argv, *port_flag], work / f"{name.replace(' ', '-')}.log")
             servers[name] = (proc, port)

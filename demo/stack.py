@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 from pathlib import Path
 
@@ -19,10 +18,7 @@ PODMAN_ALIASES = {"python": "localhost/base-python:bookworm"}
 
 def install_webhook(plane: plane_.ControlPlane, workdir: Path) -> webhook_install.InstalledWebhook:
     """manifests/ applied, `python -m webhook` on a free port injecting IMAGE, called by the API server."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = int(sock.getsockname()[1])
-    return webhook_install.install(plane, workdir, port=port, extra_args=["--image", IMAGE])
+    return webhook_install.install(plane, workdir, extra_args=["--image", IMAGE])
 
 
 def remove_webhook(plane: plane_.ControlPlane, hook: webhook_install.InstalledWebhook) -> None:

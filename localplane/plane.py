@@ -11,7 +11,6 @@ from __future__ import annotations
 import atexit
 import base64
 import json
-import socket
 import ssl
 import subprocess
 import time
@@ -23,7 +22,7 @@ import httpx
 
 from certs import pki
 from localplane import binaries as binaries_
-from localplane import component
+from localplane import component, ports
 
 __all__ = ["ControlPlane", "ControlPlaneError", "KubectlError", "CONTROLLERS"]
 
@@ -57,7 +56,7 @@ class ControlPlane:
     def __init__(self, workdir: Path, bins: binaries_.Binaries, *, apiserver_args: Sequence[str] = ()):
         self.workdir = workdir
         self.binaries = bins
-        etcd_port, etcd_peer_port, api_port, kcm_port = _free_ports(4)
+        etcd_port, etcd_peer_port, api_port, kcm_port = ports.free_ports(4)
         self.server = f"https://127.0.0.1:{api_port}"
         self.kubeconfig = workdir / "kubeconfig"
         pki_dir = workdir / "pki"
@@ -311,18 +310,6 @@ def _kcm_argv(binary: Path, ca: pki.KeyPair, pki_dir: Path, *, kubeconfig: Path,
         f"--service-cluster-ip-range={SERVICE_CIDR}",
         "--profiling=false",
     ]
-
-
-def _free_ports(count: int) -> list[int]:
-    """Ports the kernel hands out for 127.0.0.1 right now (held together, so all distinct)."""
-    sockets = [socket.socket(socket.AF_INET, socket.SOCK_STREAM) for _ in range(count)]
-    try:
-        for sock in sockets:
-            sock.bind(("127.0.0.1", 0))
-        return [sock.getsockname()[1] for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
 
 
 def _cert_user(cert: Path, key: Path) -> dict[str, str]:

@@ -12,6 +12,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ import httpx
 import yaml
 
 from localplane import plane as plane_
-from localplane import webhooks
+from localplane import ports, webhooks
 
 REPO = Path(__file__).resolve().parent.parent
 MANIFESTS = REPO / "manifests"
@@ -98,7 +99,7 @@ def point_at(plane: plane_.ControlPlane, url: str) -> None:
 
 
 def start_webhook(
-    plane: plane_.ControlPlane, workdir: Path, *, port: int, extra_args: list[str] = (),  # type: ignore[assignment]
+    plane: plane_.ControlPlane, workdir: Path, *, port: int, extra_args: Sequence[str] = ()
 ) -> InstalledWebhook:
     """Run `python -m webhook` with the shipped ConfigMap settings and the webhook's SA token."""
     workdir.mkdir(parents=True, exist_ok=True)
@@ -129,22 +130,21 @@ def wait_called(plane: plane_.ControlPlane, *, namespace: str = "default", timeo
         names += [c.get("name") for c in (answer.get("spec") or {}).get("containers") or []]
         return "elector" in names
 
-    deadline = time.monotonic() + timeout
-    with plane.client() as api:
-        answer: dict[str, Any] = {}
-        while time.monotonic() < deadline:
-            answer = api.post(f"/api/v1/namespaces/{namespace}/pods", params={"dryRun": "All"}, json=MARKER_POD).json()
-            if injected(answer):
-                return
-            time.sleep(0.2)
-    raise webhooks.WebhookNotCalled(f"webhook not called within {timeout:.0f} s; last answer: {answer}")
+    webhooks.wait_until_called(plane, marker_pod=MARKER_POD, marker_namespace=namespace, is_called=injected,
+                               timeout=timeout)
 
 
-def install(plane: plane_.ControlPlane, workdir: Path, *, port: int, extra_args: list[str] = ()) -> InstalledWebhook:  # type: ignore[assignment]
-    """apply -k manifests/, run the webhook (self-managed certs: it patches its own caBundle), wait until called."""
+def install(
+    plane: plane_.ControlPlane, workdir: Path, *, port: int | None = None, extra_args: Sequence[str] = ()
+) -> InstalledWebhook:
+    """apply -k manifests/, run the webhook (self-managed certs: it patches its own caBundle), wait until called.
+
+    `port`: where the webhook listens (a free one if None).
+    """
+    port = port or ports.free_port()
     apply_manifests(plane)
     point_at(plane, f"https://127.0.0.1:{port}")
-    hook = start_webhook(plane, workdir, port=port, extra_args=list(extra_args))
+    hook = start_webhook(plane, workdir, port=port, extra_args=extra_args)
     try:
         wait_called(plane)
     except BaseException:

@@ -16,7 +16,7 @@ import httpx
 
 from localplane import plane as plane_
 
-__all__ = ["register_mutating_webhook", "WebhookNotCalled"]
+__all__ = ["register_mutating_webhook", "wait_until_called", "WebhookNotCalled"]
 
 _PATH = "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations"
 
@@ -54,9 +54,23 @@ def register_mutating_webhook(
                 },
             }
             _expect_ok(api.put(f"{_PATH}/{name}", json=body), f"replace {name}")
+    return wait_until_called(
+        plane, marker_pod=marker_pod, marker_namespace=marker_namespace, is_called=is_called, timeout=timeout
+    )
 
-        deadline = time.monotonic() + timeout
-        answer: dict[str, Any] = {}
+
+def wait_until_called(
+    plane: plane_.ControlPlane,
+    *,
+    marker_pod: dict[str, Any],
+    marker_namespace: str,
+    is_called: Callable[[dict[str, Any]], bool],
+    timeout: float = 30.0,
+) -> dict[str, Any]:
+    """Dry-run-create marker_pod until `is_called(answer)`; returns that answer, or raises WebhookNotCalled."""
+    deadline = time.monotonic() + timeout
+    answer: dict[str, Any] = {}
+    with plane.client() as api:
         while time.monotonic() < deadline:
             response = api.post(
                 f"/api/v1/namespaces/{marker_namespace}/pods", params={"dryRun": "All"}, json=marker_pod
@@ -65,7 +79,7 @@ def register_mutating_webhook(
             if is_called(answer):
                 return answer
             time.sleep(0.2)
-    raise WebhookNotCalled(f"webhook {name} not called within {timeout:.0f} s; last dry-run answer: {answer}")
+    raise WebhookNotCalled(f"webhook not called within {timeout:.0f} s; last dry-run answer: {answer}")
 
 
 def _expect_ok(response: httpx.Response, what: str) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -14,14 +13,10 @@ import urllib.request
 from pathlib import Path
 from typing import Any, Callable, Optional
 
+from localplane.ports import free_port
+
 FAST = ["--lease-duration=3s", "--renew-deadline=2s", "--retry-period=500ms"]
 LEASE, RENEW = 3.0, 2.0
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def get_json(url: str, timeout: float = 1.0) -> Optional[dict[str, Any]]:

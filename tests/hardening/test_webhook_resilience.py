@@ -12,15 +12,10 @@ import pytest
 
 from certs import pki, webhook_tls
 from localplane import tcpproxy, webhook_install
+from localplane.ports import free_ports
 
 MWC = f"/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/{webhook_install.CONFIGURATION}"
 SECRET = "/api/v1/namespaces/kube-elector/secrets/kube-elector-webhook-tls"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def pod(name, opted_in):
@@ -43,7 +38,7 @@ def served_serial(port: int) -> int:
 @pytest.fixture
 def two_replicas(control_plane, tmp_path):
     """Two webhook processes behind one loopback 'Service' (a failover TCP proxy)."""
-    ports = [free_port(), free_port()]
+    ports = free_ports(2)
     proxy = tcpproxy.TcpProxy([("127.0.0.1", p) for p in ports]).start()
     webhook_install.apply_manifests(control_plane)
     webhook_install.point_at(control_plane, f"https://127.0.0.1:{proxy.port}")
