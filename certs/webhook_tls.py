@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import datetime
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -62,7 +63,7 @@ def service_names(service: str, namespace: str) -> list[str]:
     return [service, f"{service}.{namespace}", f"{service}.{namespace}.svc", f"{service}.{namespace}.svc.cluster.local"]
 
 
-def issue(*, service: str, namespace: str, extra_dns: list[str] = (), extra_ips: list[str] = (),  # type: ignore[assignment]
+def issue(*, service: str, namespace: str, extra_dns: Sequence[str] = (), extra_ips: Sequence[str] = (),
           ca: pki.KeyPair | None = None) -> Bundle:
     """A serving cert for the Service's names, signed by `ca` (a new CA if None)."""
     ca = ca or pki.make_ca("kube-elector-webhook-ca", days=CA_DAYS)
@@ -78,7 +79,7 @@ def needs_renewal(cert_pem: bytes, *, now: datetime.datetime, share: float = REN
     return now >= start + (end - start) * share
 
 
-def covers(bundle: Bundle, names: list[str], ips: list[str] = ()) -> bool:  # type: ignore[assignment]
+def covers(bundle: Bundle, names: Sequence[str], ips: Sequence[str] = ()) -> bool:
     """True if the serving cert names every DNS name and IP and was signed by the bundle's CA."""
     cert = bundle.serving.cert
     try:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import sys
 import tempfile
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -46,14 +47,13 @@ def main(argv: list[str] | None = None) -> int:
     application = webapp.create_app(cfg, ensure_binding=bindings.ensure if bindings else None,
                                     ready=lambda: source.ready)
 
-    @application.on_event("startup")
-    async def _refresh_certificates() -> None:
-        async def loop() -> None:
-            while True:
-                await asyncio.sleep(cfg.cert_reload_seconds)
-                await asyncio.to_thread(source.refresh)
 
-        application.state.cert_task = asyncio.create_task(loop())
+    def refresh_certificates() -> None:  # blocking file and API I/O: kept off the event loop
+        while True:
+            time.sleep(cfg.cert_reload_seconds)
+            source.refresh()
+
+    threading.Thread(target=refresh_certificates, name="certificates", daemon=True).start()
 
     server = uvicorn.Server(
         uvicorn.Config(

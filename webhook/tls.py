@@ -11,7 +11,7 @@ import logging
 import ssl
 from pathlib import Path
 
-from certs import webhook_tls
+from certs import pki, webhook_tls
 from webhook import kube
 from webhook.settings import Settings
 
@@ -69,6 +69,7 @@ class SelfManagedSource:
         workdir.mkdir(parents=True, exist_ok=True)
         self._files = FileSource(ctx, workdir / "tls.crt", workdir / "tls.key")
         self._workdir = workdir
+        self._written: pki.KeyPair | None = None
         self._names = [*webhook_tls.service_names(settings.service_name, settings.namespace), *settings.cert_extra_dns]
 
     @property
@@ -82,7 +83,9 @@ class SelfManagedSource:
         except kube.KubeError as exc:
             log.error("certificate sync failed", extra={"event": "cert_sync_failed", "error": str(exc)})
             return False
-        bundle.serving.write(self._workdir, "tls")
+        if bundle.serving != self._written:  # the TLS context reads files; write them on change only
+            bundle.serving.write(self._workdir, "tls")
+            self._written = bundle.serving
         return self._files.refresh()
 
     def _secret_path(self, name: str = "") -> str:
