@@ -16,7 +16,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Optional, Sequence
 
@@ -248,16 +248,6 @@ def make_namespace(api: Any, name: str, timeout: float = 30.0) -> str:
             raise RuntimeError(f"no default ServiceAccount in {name} after {timeout:.0f} s")
         time.sleep(0.1)
     return name
-
-
-@dataclass
-class Timer:
-    """Elapsed wall-clock for progress lines."""
-
-    started: float = field(default_factory=time.monotonic)
-
-    def __str__(self) -> str:
-        return f"{time.monotonic() - self.started:6.1f}s"
 
 
 def say(*parts: Any) -> None:

@@ -47,9 +47,6 @@ class ImageTable:
     def lookup(self, image: str) -> LocalImage | None:
         return self.images.get(repository(image))
 
-    def with_image(self, name: str, local: LocalImage) -> ImageTable:
-        return ImageTable({**self.images, name: local})
-
 
 def default_table() -> ImageTable:
     """The elector image -> this venv's `kube-elector`; python images -> this venv's python."""

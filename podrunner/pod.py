@@ -21,7 +21,6 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -434,7 +433,6 @@ class PodInstance:
         self._transitions: dict[str, tuple[str, str]] = {}
         self._deadline: float | None = None
         self._terminator: asyncio.Task[None] | None = None
-        self.on_finished: Callable[[PodInstance], Any] | None = None
 
     @property
     def containers(self) -> list[ContainerRun]:
