@@ -8,6 +8,7 @@ the ConfigMap in manifests/), then the defaults below.
 from __future__ import annotations
 
 import os
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Literal
 
@@ -128,10 +129,14 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
-        config_file = os.environ.get("KUBE_ELECTOR_CONFIG")
+        config_file = _config_file.get() or os.environ.get("KUBE_ELECTOR_CONFIG")
         if config_file:
             sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=config_file))
         return tuple(sources)
+
+
+#: The --config file of the load() in progress (the sources are built inside pydantic-settings).
+_config_file: ContextVar[str | None] = ContextVar("config_file", default=None)
 
 
 class SettingsError(Exception):
@@ -141,10 +146,14 @@ class SettingsError(Exception):
 def load(argv: list[str] | None = None) -> Settings:
     """Flags > env > config file > defaults. Raises SettingsError with a readable message."""
     argv = list(argv or [])
+    config_file = None
     if "--config" in argv:  # the config file must be known before the sources are built
         i = argv.index("--config")
-        os.environ["KUBE_ELECTOR_CONFIG"] = argv[i + 1]
+        config_file = argv[i + 1] if i + 1 < len(argv) else ""
         del argv[i : i + 2]
+        if not config_file:
+            raise SettingsError("--config: give the path of a YAML settings file")
+    token = _config_file.set(config_file)
     try:
         cli: CliSettingsSource[Any] = CliSettingsSource(
             Settings, cli_parse_args=argv, cli_prog_name="kube-elector-webhook", cli_kebab_case=True,
@@ -155,6 +164,8 @@ def load(argv: list[str] | None = None) -> Settings:
         raise SettingsError(describe(exc)) from None
     except (OSError, ValueError) as exc:
         raise SettingsError(str(exc)) from None
+    finally:
+        _config_file.reset(token)
 
 
 def describe(exc: ValidationError) -> str:
