@@ -15,7 +15,7 @@ $(VENV)/.installed: pyproject.toml
 
 ## binaries: build etcd, kube-apiserver, kube-controller-manager, kubectl into .cache/bin (once)
 binaries:
-	tools/build-control-plane.sh
+	tools/build-binaries.sh
 
 ## test: the whole suite (unit + real control plane)
 test: install binaries
@@ -49,6 +49,10 @@ bench: install binaries
 		|| echo "bench: wrk not installed; saturation is driven by bench.loadgen instead"
 	set -e; for name in $(BENCHES); do $(PY) -m bench.$$name $(ARGS); done
 	$(PY) -m bench.summary
+
+## images: the elector, webhook and pause images with podman, offline (root; tools/build-images.sh)
+images: install
+	tools/build-images.sh
 
 clean:
 	rm -rf .cluster .pytest_cache

@@ -1,35 +1,32 @@
-"""`make demo` (`python -m demo`): kube-elector end to end on a local control plane.
+"""`make demo` (`python -m demo`): kube-elector end to end on a local cluster with a real node.
 
-Builds what is missing, starts etcd + kube-apiserver + kube-controller-manager, installs the webhook
-from manifests/, starts the pod runner (the scheduler and kubelet a local plane lacks), applies the
-sample app (3 replicas, one annotation), shows who leads, deletes the leader pod and measures the
-handover. Then it stops everything; `--keep` leaves it up with a kubeconfig until Ctrl-C.
+Builds what is missing, starts etcd + kube-apiserver + kube-controller-manager + kube-scheduler and a
+node (kubelet + containerd + runc), installs kube-elector with `kubectl apply -k` from manifests/ (local
+images), applies the sample app (3 replicas, one annotation), shows who leads, deletes the leader pod
+and measures the handover. Then it stops everything; `--keep` leaves it up with a kubeconfig until Ctrl-C.
 """
 
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from demo.observe import Observation, agreed_leader, observe
-from demo.stack import IMAGE, PODMAN_ALIASES, install_webhook, missing_podman_images, remove_webhook
-from localplane import binaries
-from localplane import plane as plane_
-from podrunner import PodRunner
-from podrunner.podman import Podman
-from podrunner.runner import NETNS_PREFIX
+from localplane import binaries, cluster, images, network, node, plane, pods
 
 REPO = Path(__file__).resolve().parent.parent
-APP = REPO / "examples" / "leader-app"
+APP = cluster.OVERLAYS / "leader-app"
 NAMESPACE = "demo"
 STEPS = 6
 
@@ -68,8 +65,8 @@ class View:
     def show(self, observations: list[Observation], *, force: bool = False) -> None:
         rows = []
         for o in observations:
-            phase = "Terminating" if o.pod.terminating else o.pod.phase
-            containers = " ".join(f"{c.name}:{'ready' if c.ready else c.state}" for c in o.pod.containers.values())
+            phase = "Terminating" if o.terminating else o.phase
+            containers = " ".join(f"{c.name}:{'ready' if c.ready else c.state}" for c in o.containers.values())
             if o.status is None:
                 says = "-"
             elif not o.says_leader:
@@ -93,11 +90,11 @@ class View:
 _HEADERS = ("POD", "PHASE", "CONTAINERS", "ELECTOR SAYS", "APP LOG SAYS")
 
 
-def follow(runner: PodRunner, view: View, until: Any, *, timeout: float, interval: float = 0.1) -> Any:
+def follow(api: httpx.Client, view: View, until: Any, *, timeout: float, interval: float = 0.1) -> Any:
     """Show the view until `until(observations)` returns something truthy (returned)."""
     deadline = time.monotonic() + timeout
     while True:
-        observations = observe(runner)
+        observations = observe(api, NAMESPACE)
         view.show(observations)
         result = until(observations)
         if result:
@@ -110,12 +107,10 @@ def follow(runner: PodRunner, view: View, until: Any, *, timeout: float, interva
 # ---------------------------------------------------------------- steps
 
 
-def check_injection(plane: plane_.ControlPlane) -> str:
+def check_injection(api: httpx.Client) -> str:
     """One line per pod: what the API server stored (the webhook's mutation)."""
-    with plane.client() as api:
-        pods = api.get(f"/api/v1/namespaces/{NAMESPACE}/pods").raise_for_status().json()["items"]
     lines = []
-    for pod in pods:
+    for pod in api.get(f"/api/v1/namespaces/{NAMESPACE}/pods").raise_for_status().json()["items"]:
         if pod["metadata"].get("deletionTimestamp"):
             continue
         init = {c["name"]: c for c in pod["spec"].get("initContainers") or []}
@@ -134,20 +129,35 @@ def _indent(text: str, prefix: str = "      ") -> str:
     return "\n".join(prefix + line for line in text.rstrip().splitlines())
 
 
-def lease(plane: plane_.ControlPlane, name: str) -> dict[str, Any]:
-    with plane.client() as api:
-        found = api.get(f"/apis/coordination.k8s.io/v1/namespaces/{NAMESPACE}/leases/{name}")
-    return found.json().get("spec", {}) if found.status_code == 200 else {}
+class ExitWatch(threading.Thread):
+    """Notes when each container's processes of one pod are gone (polled in /proc every 5 ms)."""
+
+    def __init__(self, pod: dict[str, Any]) -> None:
+        super().__init__(daemon=True)
+        self.pids = pods.container_pids(pod)
+        self.exited: dict[str, float] = {}
+        self.started = time.monotonic()
+
+    def run(self) -> None:
+        deadline = self.started + 60
+        while len(self.exited) < len(self.pids) and time.monotonic() < deadline:
+            for name, pids in self.pids.items():
+                if name not in self.exited and not any(Path(f"/proc/{pid}").exists() for pid in pids):
+                    self.exited[name] = time.monotonic() - self.started
+            time.sleep(0.005)
 
 
-def handover(plane: plane_.ControlPlane, runner: PodRunner, view: View, leader: str) -> dict[str, float | str]:
+def handover(the_cluster: cluster.Cluster, api: httpx.Client, view: View, leader: str) -> dict[str, Any]:
     """Delete the leader pod; measure until another pod leads and every live pod agrees."""
+    pod = api.get(f"/api/v1/namespaces/{NAMESPACE}/pods/{leader}").raise_for_status().json()
+    watch = ExitWatch(pod)
     say(f"      $ kubectl delete pod {leader} -n {NAMESPACE}")
-    deleted = time.monotonic()
-    plane.kubectl("delete", "pod", leader, "-n", NAMESPACE, "--wait=false")
-    result: dict[str, float | str] = {}
+    watch.start()
+    deleted = watch.started
+    the_cluster.kubectl("delete", "pod", leader, "-n", NAMESPACE, "--wait=false")
+    result: dict[str, Any] = {}
     while True:
-        observations = observe(runner)
+        observations = observe(api, NAMESPACE, with_logs="agreed" in result)
         view.show(observations)
         now = time.monotonic() - deleted
         others = [o for o in observations if o.name != leader]
@@ -158,19 +168,21 @@ def handover(plane: plane_.ControlPlane, runner: PodRunner, view: View, leader: 
         agreed = agreed_leader(others)
         if agreed and agreed != leader and "agreed" not in result:
             result["agreed"] = now
-        running = [o for o in others if o.pod.phase == "Running" and o.status is not None]
+        running = [o for o in others if o.phase == "Running" and o.status is not None]
         if "agreed" in result and len(running) >= 3 and agreed_leader(others):
             result["all3"] = now
             break
         if now > 60:
             raise TimeoutError("no new leader agreed by 3 pods within 60 s of the deletion")
         time.sleep(0.05)
-    for final in runner.stopped_pods():
-        if final.name == leader:
-            for key in ("terminating", "exited:app", "exited:elector"):
-                if key in final.times:
-                    result[key] = final.times[key] - deleted
+    watch.join(10)
+    result.update({f"exited:{name}": when for name, when in watch.exited.items()})
     return result
+
+
+def lease(api: httpx.Client, name: str) -> dict[str, Any]:
+    found = api.get(f"/apis/coordination.k8s.io/v1/namespaces/{NAMESPACE}/leases/{name}")
+    return found.json().get("spec", {}) if found.status_code == 200 else {}
 
 
 # ---------------------------------------------------------------- main
@@ -178,67 +190,67 @@ def handover(plane: plane_.ControlPlane, runner: PodRunner, view: View, leader: 
 
 def run(args: argparse.Namespace, workdir: Path) -> int:
     clock = Clock()
-    t = step(1, "control-plane binaries (etcd, kube-apiserver, kube-controller-manager, kubectl)")
+    t = step(1, "binaries (etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubelet, containerd) "
+                "and images")
     try:
         bins = binaries.find()
-        say("      cached in .cache/bin")
+        say("      binaries cached in .cache/bin")
     except binaries.BinariesMissing:
         say("      not built yet: building from the Go module proxy (first time only; many minutes, progress below)")
         bins = binaries.ensure()
         done(t, "built")
+    if absent := images.missing():
+        raise images.ImagesMissing(f"images not built: {', '.join(absent)}; run `make images`")
+    say(f"      images built by `make images`: {', '.join(images.names().all())}")
 
-    t = step(2, "local control plane on loopback")
-    plane = plane_.ControlPlane.start(workdir / "plane", bins=bins)
-    stack: list[Any] = [plane.stop]
+    t = step(2, "local cluster: control plane on loopback, and a node (kubelet + containerd + runc + CNI bridge)")
+    the_cluster = cluster.Cluster.start(workdir / "cluster", bins=bins)
     try:
-        done(t, f"up at {plane.server}")
+        parts = ", ".join(f"{k} {v:.1f} s" for k, v in the_cluster.timings.items() if k != "total")
+        done(t, f"node {node.NODE_NAME} Ready ({parts}); up")
+        say(_indent(the_cluster.kubectl("get", "nodes", "-o", "wide").stdout))
 
-        t = step(3, "kube-elector webhook: kubectl apply -k manifests/, then `python -m webhook` behind the "
-                    "MutatingWebhookConfiguration")
-        hook = install_webhook(plane, workdir / "webhook")
-        stack.append(lambda: remove_webhook(plane, hook))
-        done(t, f"serving at {hook.url}, called by the API server")
+        t = step(3, "kube-elector: kubectl apply -k localplane/overlays/kube-elector  (manifests/ with the local "
+                    "images)")
+        the_cluster.install_kube_elector()
+        say(_indent(the_cluster.kubectl("get", "pods", "-n", cluster.NAMESPACE, "-o", "wide").stdout))
+        done(t, "2 webhook replicas Ready on the node, called by the API server through their Service:")
 
-        t = step(4, "pod runner: the scheduler + kubelet a local plane lacks (a network namespace per pod)")
-        plane.kubectl("create", "namespace", NAMESPACE)
-        podman = Podman(PODMAN_ALIASES) if args.podman else None
-        runner = PodRunner(plane.kubeconfig, workdir / "pods", namespaces=[NAMESPACE], node="podrunner",
-                           podman=podman)
-        runner.start()
-        stack.append(runner.stop)
-        how = "podman containers from local images" if podman else "containers as local processes"
-        done(t, f"node 'podrunner' serving namespace {NAMESPACE}, {how}")
-
-        t = step(5, f"sample app: kubectl apply -k examples/leader-app -n {NAMESPACE}  (3 replicas, annotation "
-                    "elector.dev/inject: \"true\")")
+        t = step(4, f"sample app: kubectl apply -k localplane/overlays/leader-app -n {NAMESPACE}  (examples/leader-app, "
+                    "3 replicas, annotation elector.dev/inject: \"true\")")
+        the_cluster.kubectl("create", "namespace", NAMESPACE)
         view = View(clock)
         applied = time.monotonic()
-        plane.kubectl("apply", "-k", str(APP), "-n", NAMESPACE)
+        the_cluster.kubectl("apply", "-k", str(APP), "-n", NAMESPACE)
+        with the_cluster.plane.client() as api:
+            def three_and_a_leader(observations: list[Observation]) -> str | None:
+                running = [o for o in observations if o.phase == "Running" and "leader" in o.app]
+                return agreed_leader(observations) if len(running) == 3 else None
 
-        def three_and_a_leader(observations: list[Observation]) -> str | None:
-            running = [o for o in observations if o.pod.phase == "Running" and "leader" in o.app]
-            return agreed_leader(observations) if len(running) == 3 else None
+            leader = follow(api, view, three_and_a_leader, timeout=120)
+            first_leader = time.monotonic() - applied
+            say(f"      $ kubectl get pods -n {NAMESPACE} -o wide")
+            say(_indent(the_cluster.kubectl("get", "pods", "-n", NAMESPACE, "-o", "wide").stdout))
+            say("      what the API server stored (the webhook's mutation):")
+            say(check_injection(api))
+            say(f"      $ kubectl logs -n {NAMESPACE} {leader} -c app")
+            say(_indent(the_cluster.kubectl("logs", "-n", NAMESPACE, leader, "-c", "app").stdout))
+            done(applied, f"3 pods Running, leader {leader}, everyone agrees:")
 
-        leader = follow(runner, view, three_and_a_leader, timeout=120)
-        first_leader = time.monotonic() - applied
-        say(f"      $ kubectl get pods -n {NAMESPACE} -o wide")
-        say(_indent(plane.kubectl("get", "pods", "-n", NAMESPACE, "-o", "wide").stdout))
-        say("      what the API server stored (the webhook's mutation):")
-        say(check_injection(plane))
-        done(applied, f"3 pods Running, leader {leader}, everyone agrees:")
+            step(5, "handover: delete the leader pod (the ReplicaSet replaces it)")
+            took = handover(the_cluster, api, view, leader)
+            view.show(observe(api, NAMESPACE), force=True)
+            spec = lease(api, "leader-app")
 
-        step(6, "handover: delete the leader pod (the ReplicaSet replaces it)")
-        took = handover(plane, runner, view, leader)
-        view.show(observe(runner), force=True)
-        spec = lease(plane, "leader-app")
-
-        say("\n== kube-elector demo: summary ==")
-        say(f"  3/3 pods got the elector sidecar from the webhook (native sidecar, image {IMAGE})")
-        say(f"  first leader: {leader}, {first_leader:.1f} s after kubectl apply (pods created, sidecar started, "
-            "elected)")
+        step(6, "summary")
+        say("== kube-elector demo: summary ==")
+        say(f"  3/3 pods got the elector sidecar from the in-cluster webhook (native sidecar, image "
+            f"{images.names().elector}), and run on node {node.NODE_NAME}")
+        say(f"  first leader: {leader}, {first_leader:.1f} s after kubectl apply (pods scheduled, images started by "
+            "the kubelet, sidecar started, elected)")
         if "exited:app" in took and "exited:elector" in took:
-            say(f"  deleting {leader}: its app got SIGTERM and exited at +{took['exited:app']:.2f} s, then its "
-                f"elector released the Lease and exited at +{took['exited:elector']:.2f} s")
+            say(f"  deleting {leader}: the kubelet stopped its app first (exited at +{took['exited:app']:.2f} s), "
+                f"then its elector, which released the Lease (exited at +{took['exited:elector']:.2f} s)")
         say(f"  handover: {took['leader']} is leader {took['first']:.2f} s after the delete; all pods agree after "
             f"{took['agreed']:.2f} s; 3 pods (with the replacement) agree after {took['all3']:.2f} s")
         say(f"  Lease {NAMESPACE}/leader-app: holder {spec.get('holderIdentity')}, "
@@ -247,33 +259,31 @@ def run(args: argparse.Namespace, workdir: Path) -> int:
         say(f"HANDOVER_SECONDS={took['first']:.3f}")
 
         if args.keep:
-            keep(plane, runner, view, workdir)
+            keep(the_cluster, view, workdir)
         return 0
     finally:
-        say("\nstopping: pods (app first, then sidecar), pod runner, webhook, control plane ...")
-        for stop in reversed(stack):
-            try:
-                stop()
-            except Exception as exc:  # noqa: BLE001 - keep stopping the rest
-                say(f"      while stopping: {exc}")
-        left = [n.name for n in Path("/run/netns").glob(f"{NETNS_PREFIX}{os.getpid()}-*")]
-        say(f"      left running: {', '.join(left) if left else 'nothing'}")
+        say("\nstopping: node (kubelet, containerd, pods), network, control plane ...")
+        the_cluster.stop()
+        left = [p for p in (network.POD_BRIDGE, network.SERVICE_BRIDGE) if Path(f"/sys/class/net/{p}").exists()]
+        say(f"      left behind: {', '.join(left) if left else 'nothing'}")
 
 
-def keep(plane: plane_.ControlPlane, runner: PodRunner, view: View, workdir: Path) -> None:
-    kubectl_dir = plane.binaries.kubectl.parent
+def keep(the_cluster: cluster.Cluster, view: View, workdir: Path) -> None:
+    kubectl_dir = the_cluster.plane.binaries.kubectl.parent
     say(f"""
 The demo stays up (--keep). In another terminal:
-  export KUBECONFIG={plane.kubeconfig}
+  export KUBECONFIG={the_cluster.kubeconfig}
   export PATH={kubectl_dir}:$PATH
   kubectl get pods,lease -n {NAMESPACE} -o wide
+  kubectl logs -n {NAMESPACE} deployment/leader-app -c app
   kubectl delete pod -n {NAMESPACE} <the leader>     # and watch the handover here
   kubectl scale deployment/leader-app -n {NAMESPACE} --replicas=5
-Logs: {workdir}/pods/*/logs, {workdir}/plane/*.log, {workdir}/webhook/webhook.log. Ctrl-C stops everything.
+Logs: {workdir}/cluster/*.log and {workdir}/cluster/node/. Ctrl-C stops everything.
 """)
-    while True:
-        view.show(observe(runner))
-        time.sleep(0.25)
+    with the_cluster.plane.client() as api:
+        while True:
+            view.show(observe(api, NAMESPACE))
+            time.sleep(0.25)
 
 
 class _Tolerant:
@@ -307,33 +317,14 @@ def main(argv: list[str] | None = None) -> int:
     sys.stdout, sys.stderr = _Tolerant(sys.stdout), _Tolerant(sys.stderr)  # type: ignore[assignment]
     parser = argparse.ArgumentParser(prog="make demo", description=__doc__.splitlines()[0])
     parser.add_argument("--keep", action="store_true", help="keep everything running (with a kubeconfig) until Ctrl-C")
-    parser.add_argument("--podman", action="store_true",
-                        help=f"run the containers from images with podman ({IMAGE} and the sample app's stand-in "
-                             f"{PODMAN_ALIASES['python']} must be built first)")
-    parser.add_argument("--workdir", type=Path, help="where the plane, webhook and pods keep their files "
+    parser.add_argument("--workdir", type=Path, help="where the cluster keeps its files "
                         "(default: a new temporary directory, removed at the end unless --keep or a failure)")
     args = parser.parse_args(argv)
     if os.geteuid() != 0:
-        say("make demo: needs root (the pod runner makes a network namespace per pod); try: sudo make demo")
+        say("make demo: needs root (a kubelet, containerd and a bridge for the pods); try: sudo make demo")
         return 1
-    missing = [tool for tool in ("ip", "unshare", "setpriv", "nsenter", "mount") if shutil.which(tool) is None]
-    if missing:
-        say(f"make demo: missing tools: {', '.join(missing)} (Debian: apt-get install iproute2 util-linux mount)")
-        return 1
-    if args.podman:
-        missing = missing_podman_images()
-        if missing:
-            say(f"make demo --podman: images not built here: {', '.join(missing)} (see elector/Dockerfile and "
-                "../shared notes: podman build; nothing can be pulled)")
-            return 1
-    logging.basicConfig(level=logging.WARNING, format="      [%(name)s] %(message)s")
     workdir = (args.workdir or Path(tempfile.mkdtemp(prefix="kube-elector-demo-"))).resolve()
     workdir.mkdir(parents=True, exist_ok=True)
-    file_log = logging.FileHandler(workdir / "podrunner.log")
-    file_log.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
-    logging.getLogger("podrunner").addHandler(file_log)
-    logging.getLogger("podrunner").setLevel(logging.INFO)
-    logging.getLogger("podrunner").propagate = False
     for signum in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, lambda n, _: sys.exit(128 + n))
     signal.signal(signal.SIGINT, signal.default_int_handler)  # even if the caller ignored it (a `&` job)
@@ -345,8 +336,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         ok = args.keep  # Ctrl-C is how --keep ends
         return 0 if ok else 130
-    except (binaries.BinariesMissing, plane_.ControlPlaneError, RuntimeError, TimeoutError,
-            subprocess.CalledProcessError) as exc:
+    except (binaries.BinariesMissing, images.ImagesMissing, plane.ControlPlaneError, network.NetworkError,
+            RuntimeError, TimeoutError, subprocess.CalledProcessError, httpx.HTTPError) as exc:
         say(f"\nmake demo failed: {exc}")
         return 1
     finally:

@@ -1,4 +1,9 @@
-"""What each pod's elector and app say right now: the demo's live view and the e2e test's checks."""
+"""What each pod on the node says right now: the demo's live view and the node tests' checks.
+
+The pod's phase and containers come from the API server (what the kubelet reported), the
+elector's answer from `GET localhost:4040/` inside the pod's own network namespace, and the
+app's last role line from its log, read through the API server and the kubelet (`kubectl logs`).
+"""
 
 from __future__ import annotations
 
@@ -8,23 +13,54 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from podrunner import PodRunner, PodView
+import httpx
 
-__all__ = ["Observation", "observe", "agreed_leader", "wait_for", "describe", "app_said", "ELECTOR_PORT"]
+from localplane import pods
+
+__all__ = ["Container", "Observation", "observe", "agreed_leader", "wait_for", "describe", "app_said",
+           "list_pods", "ELECTOR_PORT"]
 
 ELECTOR_PORT = 4040  # the webhook's default (annotation elector.dev/port)
 T = TypeVar("T")
 
 
 @dataclass(frozen=True)
+class Container:
+    name: str
+    state: str  # waiting / running / terminated (or "-" before the kubelet reported it)
+    ready: bool
+    restarts: int
+    reason: str
+
+
+@dataclass(frozen=True)
 class Observation:
-    pod: PodView
+    pod: dict[str, Any]  # as the API server has it
     status: dict[str, Any] | None  # the elector's GET / inside the pod; None when it does not answer
     app: str  # the app's last "leader"/"follower" line, without the time and hostname
 
     @property
     def name(self) -> str:
-        return self.pod.name
+        return str(self.pod["metadata"]["name"])
+
+    @property
+    def phase(self) -> str:
+        return str(self.pod.get("status", {}).get("phase", "-"))
+
+    @property
+    def terminating(self) -> bool:
+        return bool(self.pod["metadata"].get("deletionTimestamp"))
+
+    @property
+    def containers(self) -> dict[str, Container]:
+        """Init containers (the elector sidecar) first, then the app's, as the kubelet reports them."""
+        status = self.pod.get("status", {})
+        found = {}
+        for c in [*status.get("initContainerStatuses", []), *status.get("containerStatuses", [])]:
+            state, detail = next(iter((c.get("state") or {"-": {}}).items()))
+            found[c["name"]] = Container(c["name"], state, bool(c.get("ready")), int(c.get("restartCount", 0)),
+                                         str(detail.get("reason", "")))
+        return found
 
     @property
     def is_leader(self) -> bool:
@@ -35,29 +71,47 @@ class Observation:
         return (self.status or {}).get("name")
 
 
-def app_said(pod: PodView, container: str = "app") -> str:
+def list_pods(api: httpx.Client, namespace: str, selector: str = "") -> list[dict[str, Any]]:
+    params = {"labelSelector": selector} if selector else {}
+    reply = api.get(f"/api/v1/namespaces/{namespace}/pods", params=params)
+    reply.raise_for_status()
+    return sorted(reply.json()["items"], key=lambda p: p["metadata"]["name"])
+
+
+def elector_status(pod: dict[str, Any], port: int = ELECTOR_PORT, timeout: float = 0.5) -> dict[str, Any] | None:
+    """GET / of the pod's elector, from inside the pod; None when it does not answer."""
+    try:
+        code, body = pods.http_get(pod, port, "/", timeout=timeout)
+        return json.loads(body) if code == 200 else None
+    except (OSError, ValueError):
+        return None
+
+
+def app_said(api: httpx.Client, pod: dict[str, Any], container: str = "app") -> str:
     """The last line of the app's log that states its role, without time and hostname ("" if none yet)."""
-    roles = [line for line in pod.log(container).splitlines() if ": leader" in line or ": follower" in line]
+    reply = api.get(f"/api/v1/namespaces/{pod['metadata']['namespace']}/pods/{pod['metadata']['name']}/log",
+                    params={"container": container, "tailLines": "20"})
+    if reply.status_code != 200:
+        return ""
+    roles = [line for line in reply.text.splitlines() if ": leader" in line or ": follower" in line]
     return roles[-1].split(": ", 1)[1] if roles else ""
 
 
-def observe(runner: PodRunner, *, app_container: str = "app", port: int = ELECTOR_PORT) -> list[Observation]:
+def observe(api: httpx.Client, namespace: str, *, selector: str = "", with_logs: bool = True) -> list[Observation]:
     result = []
-    for pod in runner.pods():
-        status = None
-        if not pod.terminating and pod.containers.get("elector") and pod.containers["elector"].state == "running":
-            try:
-                code, body = runner.http_get(pod, port, "/", timeout=0.5)
-                status = json.loads(body) if code == 200 else None
-            except (OSError, ValueError):
-                status = None
-        result.append(Observation(pod, status, app_said(pod, app_container)))
+    for pod in list_pods(api, namespace, selector):
+        obs = Observation(pod, None, "")
+        elector = obs.containers.get("elector")
+        status = elector_status(pod) if elector and elector.state == "running" and not obs.terminating else None
+        app = app_said(api, pod) if with_logs and obs.containers.get("app", Container("", "", False, 0, "")).state \
+            in ("running", "terminated") else ""
+        result.append(Observation(pod, status, app))
     return result
 
 
 def agreed_leader(observations: Iterable[Observation]) -> str | None:
     """The leader's name if every live pod names it and exactly that pod says is_leader; else None."""
-    live = [o for o in observations if not o.pod.terminating]
+    live = [o for o in observations if not o.terminating]
     if not live or any(o.status is None for o in live):
         return None
     names = {o.says_leader for o in live}
@@ -86,7 +140,7 @@ def describe(observations: Iterable[Observation]) -> str:
     for o in observations:
         containers = ", ".join(f"{c.name}={c.state}{'/' + c.reason if c.reason else ''}"
                                f"{' ready' if c.ready else ''}{f' restarts={c.restarts}' if c.restarts else ''}"
-                               for c in o.pod.containers.values())
-        lines.append(f"{o.name} {o.pod.phase}{' terminating' if o.pod.terminating else ''} [{containers}] "
+                               for c in o.containers.values())
+        lines.append(f"{o.name} {o.phase}{' terminating' if o.terminating else ''} [{containers}] "
                      f"elector={json.dumps(o.status)} app={o.app!r}")
     return "\n".join(lines)

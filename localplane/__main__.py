@@ -1,7 +1,9 @@
-"""`python -m localplane` (what `make cluster` runs): a local control plane in the foreground.
+"""`python -m localplane` (what `make cluster` runs): a local cluster in the foreground.
 
-Each run starts from an empty workdir, so a cluster never inherits state (or a
-dead port) from the previous one. Ctrl-C or SIGTERM stops it cleanly.
+The control plane, a scheduler and a real node (kubelet + containerd) with the local
+images; `--no-node` for the control plane alone. Each run starts from an empty workdir,
+so a cluster never inherits state (or a dead port) from the previous one. Ctrl-C or
+SIGTERM stops it and removes everything the node made.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from localplane import binaries, plane
+from localplane import binaries, cluster, images, network, node, plane
 
 _MARKER = ".localplane-workdir"
 
@@ -26,6 +28,9 @@ def main(argv: list[str] | None = None) -> int:
         default=binaries.ROOT / ".cluster",
         help="PKI, kubeconfig, etcd data, logs (wiped at start)",
     )
+    parser.add_argument("--no-node", action="store_true", help="the control plane only: pods stay Pending")
+    parser.add_argument("--install", action="store_true",
+                        help="also install kube-elector from manifests/ (localplane/overlays/kube-elector)")
     args = parser.parse_args(argv)
     workdir = args.workdir.resolve()
     try:
@@ -39,10 +44,12 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
-        with plane.ControlPlane.start(workdir, bins=bins) as cluster:
-            _print_usage(cluster)
-            return _watch(cluster)
-    except plane.ControlPlaneError as exc:
+        with cluster.Cluster.start(workdir, bins=bins, with_node=not args.no_node) as running:
+            if args.install and not args.no_node:
+                running.install_kube_elector()
+            _print_usage(running)
+            return _watch(running)
+    except (plane.ControlPlaneError, network.NetworkError, node.NodeError, images.ImagesMissing) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
@@ -62,25 +69,30 @@ def _reset(workdir: Path) -> None:
     (workdir / _MARKER).touch()
 
 
-def _print_usage(cluster: plane.ControlPlane) -> None:
-    kubectl_dir = cluster.binaries.kubectl.parent
+def _print_usage(running: cluster.Cluster) -> None:
+    kubectl_dir = running.plane.binaries.kubectl.parent
+    pods = (f"Pods run on node {node.NODE_NAME} (kubectl get nodes -o wide)." if running.node
+            else "Pods stay Pending (no node).")
     print(
         f"""
-Local control plane is up at {cluster.server}
-  export KUBECONFIG={cluster.kubeconfig}
+Local cluster is up at {running.plane.server}
+  export KUBECONFIG={running.kubeconfig}
   export PATH={kubectl_dir}:$PATH   # the built kubectl
-  kubectl version
-Logs: {cluster.workdir}/*.log. Pods stay Pending (no kubelet, no scheduler). Ctrl-C stops it.
+  kubectl get nodes
+Logs: {running.plane.workdir}/*.log and node/. {pods} Ctrl-C stops it.
 """,
         flush=True,
     )
 
 
-def _watch(cluster: plane.ControlPlane) -> int:
+def _watch(running: cluster.Cluster) -> int:
     """Block until interrupted; if a component dies on its own, show its log and fail."""
+    parts = list(running.plane.components.values())
+    if running.node is not None:
+        parts += [running.node.containerd, *([running.node.kubelet] if running.node.kubelet else [])]
     while True:
         time.sleep(1)
-        for part in cluster.components.values():
+        for part in parts:
             if not part.running:
                 print(f"error: {part.name} exited on its own\n{part.tail()}", file=sys.stderr)
                 return 1

@@ -1,9 +1,10 @@
-"""Finding etcd, kube-apiserver, kube-controller-manager and kubectl.
+"""Finding the local cluster's binaries: etcd, the Kubernetes components, kubectl, containerd.
 
-The wanted versions come from the build recipe (tools/build-control-plane.sh,
-pinned by tools/*/go.mod), so there is one place to bump them. A binary found in
-`$KUBEBUILDER_ASSETS` or on PATH is used only if its minor version matches;
-otherwise the recipe's cache directory is used.
+The wanted versions come from the build recipe (tools/build-binaries.sh, pinned by
+tools/*-bin/go.mod), so there is one place to bump them. A control-plane binary found in
+`$KUBEBUILDER_ASSETS` or on PATH is used only if its minor version matches; otherwise the
+recipe's cache directory is used. The node's binaries (kubelet, containerd and its shim, ctr)
+come from the cache only: a distribution's containerd on PATH is another major version.
 """
 
 from __future__ import annotations
@@ -20,9 +21,11 @@ from pathlib import Path
 __all__ = ["Binaries", "BinariesMissing", "find", "ensure", "BUILD_SCRIPT"]
 
 ROOT = Path(__file__).resolve().parent.parent
-BUILD_SCRIPT = ROOT / "tools" / "build-control-plane.sh"
+BUILD_SCRIPT = ROOT / "tools" / "build-binaries.sh"
 
-_K8S_NAMES = ("kube-apiserver", "kube-controller-manager", "kubectl")
+_K8S_NAMES = ("kube-apiserver", "kube-controller-manager", "kubectl", "kube-scheduler")
+_NODE_K8S_NAMES = ("kubelet",)
+_CONTAINERD_NAMES = ("containerd", "containerd-shim-runc-v2", "ctr")
 
 
 class BinariesMissing(RuntimeError):
@@ -35,11 +38,16 @@ class Binaries:
     kube_apiserver: Path
     kube_controller_manager: Path
     kubectl: Path
+    kube_scheduler: Path
+    kubelet: Path
+    containerd: Path
+    containerd_shim_runc_v2: Path
+    ctr: Path
 
 
 def find() -> Binaries:
-    """Locate all four binaries; raise BinariesMissing (naming what is missing) otherwise."""
-    k8s_dir, etcd_dir = _cache_dirs()
+    """Locate every binary; raise BinariesMissing (naming what is missing) otherwise."""
+    k8s_dir, etcd_dir, containerd_dir = _cache_dirs()
     k8s_minor = _minor(k8s_dir.name.removeprefix("k8s-"))  # "v1.36"
     etcd_minor = _minor(etcd_dir.name.removeprefix("etcd-").removeprefix("v"))  # "3.6"
     found: dict[str, Path] = {}
@@ -52,10 +60,17 @@ def find() -> Binaries:
             missing.append(f"{name} {minor}.x")
         else:
             found[name.replace("-", "_")] = path
+    cached = [(k8s_dir, name) for name in _NODE_K8S_NAMES] + [(containerd_dir, n) for n in _CONTAINERD_NAMES]
+    for cache_dir, name in cached:
+        path = cache_dir / name
+        if os.access(path, os.X_OK):
+            found[name.replace("-", "_")] = path
+        else:
+            missing.append(str(path))
     if missing:
         raise BinariesMissing(
-            f"missing control-plane binaries: {', '.join(missing)} "
-            f"(looked in $KUBEBUILDER_ASSETS, PATH, {k8s_dir}, {etcd_dir}); run `make binaries`"
+            f"missing binaries: {', '.join(missing)} "
+            f"(looked in $KUBEBUILDER_ASSETS, PATH, {k8s_dir}, {etcd_dir}, {containerd_dir}); run `make binaries`"
         )
     return Binaries(**found)
 
@@ -78,11 +93,11 @@ def ensure() -> Binaries:
     return find()
 
 
-def _cache_dirs() -> tuple[Path, Path]:
+def _cache_dirs() -> tuple[Path, Path, Path]:
     out = subprocess.run(
         [str(BUILD_SCRIPT), "--print-dirs"], capture_output=True, text=True, check=True
     ).stdout.split()
-    return Path(out[0]), Path(out[1])
+    return Path(out[0]), Path(out[1]), Path(out[2])
 
 
 def _candidates(name: str, cache_dir: Path) -> list[Path]:

@@ -1,9 +1,11 @@
-"""A real Kubernetes control plane on loopback: etcd, kube-apiserver, kube-controller-manager.
+"""A real Kubernetes control plane on loopback: etcd, kube-apiserver, kube-controller-manager,
+and, for a cluster with a node, kube-scheduler.
 
-No kubelet and no scheduler: Pods stay Pending, which is all an admission
-webhook and a Lease-based elector need. Everything else is the real thing:
-RBAC, PodSecurity, ServiceAccount admission, TokenRequest, garbage collection.
-Ports are free loopback ports picked at start; all files live in the workdir.
+Without a scheduler Pods stay Pending, which is all an admission webhook and a
+Lease-based elector need; `localplane.cluster` adds the scheduler and a real node.
+Everything is the real thing: RBAC, PodSecurity, ServiceAccount and NodeRestriction
+admission, TokenRequest, garbage collection. Ports are free loopback ports picked at
+start; all files live in the workdir.
 """
 
 from __future__ import annotations
@@ -34,8 +36,17 @@ CONTROLLERS = (
     "deployment-controller",
     "replicaset-controller",
     "root-ca-certificate-publisher-controller",
+    # For a node: its Ready taint lifted, Service endpoints (the API server calls the webhook
+    # through them), PodDisruptionBudget status, StatefulSets.
+    "node-lifecycle-controller",
+    "taint-eviction-controller",
+    "endpoints-controller",
+    "endpointslice-controller",
+    "disruption-controller",
+    "statefulset-controller",
 )
 SERVICE_CIDR = "10.0.0.0/24"
+API_SERVICE_IP = "10.0.0.1"  # the `kubernetes` Service: pods reach and verify the API server there
 _DAYS = 365
 
 
@@ -53,16 +64,26 @@ class KubectlError(subprocess.CalledProcessError):
 class ControlPlane:
     """Use `ControlPlane.start(workdir)`, as a context manager or followed by `.stop()`."""
 
-    def __init__(self, workdir: Path, bins: binaries_.Binaries, *, apiserver_args: Sequence[str] = ()):
+    def __init__(
+        self,
+        workdir: Path,
+        bins: binaries_.Binaries,
+        *,
+        apiserver_args: Sequence[str] = (),
+        scheduler: bool = False,
+    ):
         self.workdir = workdir
         self.binaries = bins
-        etcd_port, etcd_peer_port, api_port, kcm_port = ports.free_ports(4)
+        etcd_port, etcd_peer_port, api_port, kcm_port, scheduler_port = ports.free_ports(5)
+        self.api_port = api_port
         self.server = f"https://127.0.0.1:{api_port}"
         self.kubeconfig = workdir / "kubeconfig"
         pki_dir = workdir / "pki"
         ca = pki.make_ca("localplane-ca", days=_DAYS)
+        self._ca = ca
         self.ca_pem = ca.cert_pem
-        ca.write(pki_dir, "ca")
+        self.ca_file = ca.write(pki_dir, "ca")[0]
+        self._pki_dir = pki_dir
         self._admin_cert, self._admin_key = pki.make_client_cert(
             ca, user="localplane-admin", groups=["system:masters"], days=_DAYS
         ).write(pki_dir, "admin")
@@ -85,18 +106,28 @@ class ControlPlane:
             log_path=workdir / "kube-apiserver.log",
             probe=self._http_probe(f"{self.server}/readyz", verify=self._probe_ssl),
         )
-        kcm_kubeconfig = workdir / "kube-controller-manager.kubeconfig"
-        kcm_cert, kcm_key = pki.make_client_cert(
-            ca, user="system:kube-controller-manager", groups=["system:masters"], days=_DAYS
-        ).write(pki_dir, "kube-controller-manager")
-        _write_json(kcm_kubeconfig, self._kubeconfig_dict(_cert_user(kcm_cert, kcm_key)))
+        # system:masters, not the components' own RBAC roles: see _kcm_argv.
+        kcm_kubeconfig = self.client_kubeconfig(
+            "kube-controller-manager", user="system:kube-controller-manager", groups=["system:masters"]
+        )
         kcm = component.Component(
             "kube-controller-manager",
             _kcm_argv(bins.kube_controller_manager, ca, pki_dir, kubeconfig=kcm_kubeconfig, port=kcm_port),
             log_path=workdir / "kube-controller-manager.log",
             probe=self._http_probe(f"https://127.0.0.1:{kcm_port}/healthz", verify=self._probe_ssl),
         )
-        self.components: dict[str, component.Component] = {c.name: c for c in (etcd, apiserver, kcm)}
+        parts = [etcd, apiserver, kcm]
+        if scheduler:
+            scheduler_kubeconfig = self.client_kubeconfig(
+                "kube-scheduler", user="system:kube-scheduler", groups=["system:masters"]
+            )
+            parts.append(component.Component(
+                "kube-scheduler",
+                _scheduler_argv(bins.kube_scheduler, kubeconfig=scheduler_kubeconfig, port=scheduler_port),
+                log_path=workdir / "kube-scheduler.log",
+                probe=self._http_probe(f"https://127.0.0.1:{scheduler_port}/healthz", verify=False),
+            ))
+        self.components: dict[str, component.Component] = {c.name: c for c in parts}
 
     @classmethod
     def start(
@@ -106,6 +137,7 @@ class ControlPlane:
         bins: binaries_.Binaries | None = None,
         timeout: float = 120.0,
         apiserver_args: Sequence[str] = (),
+        scheduler: bool = False,
     ) -> ControlPlane:
         """Generate the PKI and kubeconfigs in workdir, start the three components, wait until each is ready.
 
@@ -116,7 +148,7 @@ class ControlPlane:
         """
         workdir = Path(workdir).resolve()
         workdir.mkdir(parents=True, exist_ok=True)
-        plane = cls(workdir, bins or binaries_.find(), apiserver_args=apiserver_args)
+        plane = cls(workdir, bins or binaries_.find(), apiserver_args=apiserver_args, scheduler=scheduler)
         atexit.register(plane.stop)
         started = time.monotonic()
         try:
@@ -198,6 +230,15 @@ class ControlPlane:
         _write_json(path, self._kubeconfig_dict(user))
         return path
 
+    def client_kubeconfig(self, name: str, *, user: str, groups: Sequence[str]) -> Path:
+        """A kubeconfig `<workdir>/<name>.kubeconfig` with a client certificate for user in groups."""
+        cert, key = pki.make_client_cert(self._ca, user=user, groups=list(groups), days=_DAYS).write(
+            self._pki_dir, name
+        )
+        path = self.workdir / f"{name}.kubeconfig"
+        _write_json(path, self._kubeconfig_dict(_cert_user(cert, key)))
+        return path
+
     def dump_logs(self, lines: int = 40) -> str:
         """The last lines of each component's log, one titled block per component."""
         return "\n".join(
@@ -252,10 +293,15 @@ def _etcd_argv(etcd: Path, data_dir: Path, client_url: str, peer_url: str) -> li
 def _apiserver_argv(binary: Path, ca: pki.KeyPair, pki_dir: Path, *, etcd_url: str, port: int) -> list[str]:
     cert, key = pki.make_serving_cert(
         ca,
-        dns_names=["localhost", "kubernetes", "kubernetes.default"],
-        ip_addresses=["127.0.0.1"],
+        dns_names=["localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc",
+                   "kubernetes.default.svc.cluster.local"],
+        ip_addresses=["127.0.0.1", API_SERVICE_IP],
         days=_DAYS,
     ).write(pki_dir, "kube-apiserver")
+    # The API server's identity towards kubelets (logs, exec, port-forward).
+    kubelet_client_cert, kubelet_client_key = pki.make_client_cert(
+        ca, user="kube-apiserver-kubelet-client", groups=["system:masters"], days=_DAYS
+    ).write(pki_dir, "kube-apiserver-kubelet-client")
     signing = pki.make_rsa_keypair()
     sa_key, sa_pub = pki_dir / "sa.key", pki_dir / "sa.pub"
     sa_key.write_bytes(signing.key_pem)
@@ -271,6 +317,12 @@ def _apiserver_argv(binary: Path, ca: pki.KeyPair, pki_dir: Path, *, etcd_url: s
         f"--tls-private-key-file={key}",
         f"--client-ca-file={pki_dir / 'ca.crt'}",
         "--authorization-mode=Node,RBAC",
+        "--enable-admission-plugins=NodeRestriction",
+        f"--kubelet-client-certificate={kubelet_client_cert}",
+        f"--kubelet-client-key={kubelet_client_key}",
+        "--kubelet-preferred-address-types=InternalIP",  # node names do not resolve here
+        # Webhook Services are called at an endpoint's pod IP, reachable from the host: no kube-proxy.
+        "--enable-aggregator-routing=true",
         f"--service-account-issuer=https://127.0.0.1:{port}",
         f"--service-account-key-file={sa_pub}",
         f"--service-account-signing-key-file={sa_key}",
@@ -308,6 +360,17 @@ def _kcm_argv(binary: Path, ca: pki.KeyPair, pki_dir: Path, *, kubeconfig: Path,
         f"--tls-private-key-file={key}",
         f"--root-ca-file={pki_dir / 'ca.crt'}",
         f"--service-cluster-ip-range={SERVICE_CIDR}",
+        "--profiling=false",
+    ]
+
+
+def _scheduler_argv(binary: Path, *, kubeconfig: Path, port: int) -> list[str]:
+    return [
+        str(binary),
+        f"--kubeconfig={kubeconfig}",
+        "--leader-elect=false",
+        "--bind-address=127.0.0.1",
+        f"--secure-port={port}",  # self-signed serving cert; /healthz is always allowed
         "--profiling=false",
     ]
 

@@ -1,0 +1,136 @@
+"""A whole local cluster: the control plane with a scheduler, the node's network, a real node,
+our images on it, and kube-elector installed from the shipped manifests as users install it.
+
+    with Cluster.start(workdir) as cluster:
+        cluster.install_kube_elector()
+        cluster.kubectl("apply", "-k", "localplane/overlays/leader-app", "-n", "demo")
+
+`stop()` undoes everything in reverse; what it leaves is checked by tests/node/test_cleanup.py.
+"""
+
+from __future__ import annotations
+
+import atexit
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+from localplane import binaries as binaries_
+from localplane import component, images, network, node, plane
+
+__all__ = ["Cluster", "OVERLAYS", "NAMESPACE"]
+
+OVERLAYS = binaries_.ROOT / "localplane" / "overlays"
+NAMESPACE = "kube-elector"  # where manifests/ installs the webhook
+_WEBHOOK = "kube-elector-webhook"
+
+
+class Cluster:
+    """Use `Cluster.start(workdir)`, as a context manager or followed by `.stop()`."""
+
+    def __init__(self, control_plane: plane.ControlPlane, net: network.NodeNetwork | None,
+                 the_node: node.Node | None) -> None:
+        self.plane = control_plane
+        self.network = net
+        self.node = the_node
+        self.timings: dict[str, float] = {}
+
+    @classmethod
+    def start(cls, workdir: Path, *, with_node: bool = True, bins: binaries_.Binaries | None = None,
+              timeout: float = 120.0) -> Cluster:
+        """Start the plane, then (with_node) the network, containerd + kubelet, and import the images.
+
+        Raises BinariesMissing, ImagesMissing (run `make binaries` / `make images`), ControlPlaneError,
+        NetworkError or NodeError, after stopping whatever had started.
+        """
+        workdir = Path(workdir).resolve()
+        workdir.mkdir(parents=True, exist_ok=True)
+        if with_node and (absent := images.missing()):
+            raise images.ImagesMissing(f"images not built: {', '.join(absent)}; run `make images`")
+        started = time.monotonic()
+        the_plane = plane.ControlPlane.start(workdir, bins=bins, timeout=timeout, scheduler=with_node)
+        cluster = cls(the_plane, None, None)
+        atexit.register(cluster.stop)
+        cluster.timings["control plane"] = time.monotonic() - started
+        if not with_node:
+            return cluster
+        try:
+            step = time.monotonic()
+            cluster.network = network.NodeNetwork(workdir / "node", api_port=the_plane.api_port).start()
+            cluster.node = node.Node(workdir / "node", the_plane, cluster.network)
+            cluster.node.start_runtime(timeout=timeout)
+            cluster.timings["network + containerd"] = time.monotonic() - step
+            step = time.monotonic()
+            images.load_into(the_plane.binaries.ctr, cluster.node.containerd_socket, workdir)
+            cluster.timings["image import"] = time.monotonic() - step
+            step = time.monotonic()
+            cluster.node.start_kubelet(timeout=timeout)
+            cluster.timings["kubelet to node Ready"] = time.monotonic() - step
+        except BaseException:
+            cluster.stop()
+            raise
+        cluster.timings["total"] = time.monotonic() - started
+        component.say("cluster ready in {:.1f} s ({})".format(
+            cluster.timings["total"],
+            ", ".join(f"{k} {v:.1f} s" for k, v in cluster.timings.items() if k != "total")))
+        return cluster
+
+    def stop(self) -> None:
+        """Node, network, plane, in that order. Safe to call twice."""
+        if self.node is not None:
+            self.node.stop()
+        if self.network is not None:
+            self.network.stop()
+        self.plane.stop()
+        atexit.unregister(self.stop)
+
+    def __enter__(self) -> Cluster:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    @property
+    def kubeconfig(self) -> Path:
+        return self.plane.kubeconfig
+
+    def kubectl(self, *args: str, **kwargs: Any) -> subprocess.CompletedProcess[str]:
+        return self.plane.kubectl(*args, **kwargs)
+
+    def dump_logs(self, lines: int = 40) -> str:
+        return self.plane.dump_logs(lines) + ("\n" + self.node.dump_logs(lines) if self.node else "")
+
+    # --- kube-elector, as users install it
+
+    def install_kube_elector(self, *, timeout: float = 120.0) -> float:
+        """`kubectl apply -k localplane/overlays/kube-elector` (manifests/ with local images); seconds
+        until both webhook replicas are Ready and the API server calls them through their Service."""
+        started = time.monotonic()
+        self.kubectl("apply", "--server-side", "-k", str(OVERLAYS / "kube-elector"), timeout=timeout)
+        self.kubectl("-n", NAMESPACE, "rollout", "status", f"deployment/{_WEBHOOK}",
+                     f"--timeout={int(timeout)}s", timeout=timeout + 10)
+        self.wait_webhook_serving(timeout=timeout)
+        seconds = time.monotonic() - started
+        component.say(f"kube-elector installed from manifests/ and serving in {seconds:.1f} s")
+        return seconds
+
+    def wait_webhook_serving(self, *, timeout: float = 60.0) -> None:
+        """Until a server-side dry run of an opted-in pod comes back injected (caBundle set, endpoints up)."""
+        pod = {"apiVersion": "v1", "kind": "Pod",
+               "metadata": {"name": "probe", "annotations": {"elector.dev/inject": "true"}},
+               "spec": {"containers": [{"name": "app", "image": images.PUBLIC_APP_IMAGE}]}}
+        deadline = time.monotonic() + timeout
+        last = ""
+        with self.plane.client() as api:
+            while time.monotonic() < deadline:
+                reply = api.post("/api/v1/namespaces/default/pods", params={"dryRun": "All"}, json=pod)
+                if reply.status_code == 201 and _injected(reply.json()):
+                    return
+                last = reply.text[:300]
+                time.sleep(0.5)
+        raise component.ComponentError(f"the webhook did not inject a dry-run pod in {timeout:.0f} s: {last}")
+
+
+def _injected(pod: dict[str, Any]) -> bool:
+    return any(c.get("name") == "elector" for c in pod.get("spec", {}).get("initContainers", []))

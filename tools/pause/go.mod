@@ -1,0 +1,3 @@
+module kube-elector/tools/pause
+
+go 1.22
