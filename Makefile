@@ -4,41 +4,55 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 ARGS   ?=
 
-.PHONY: install binaries test test-unit test-controlplane cluster demo bench chaos images clean
+.PHONY: install packages binaries images test test-unit test-controlplane test-node cluster demo bench chaos clean
 
 install: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	@# pip's and setuptools' chatter goes to a log, shown only if the install fails.
+	$(PY) -m pip install --quiet --upgrade pip > $(VENV)/install.log 2>&1 || { cat $(VENV)/install.log; exit 1; }
+	$(PY) -m pip install --quiet -e '.[dev]' >> $(VENV)/install.log 2>&1 || { cat $(VENV)/install.log; exit 1; }
 	touch $@
 
-## binaries: build etcd, kube-apiserver, kube-controller-manager, kubectl into .cache/bin (once)
+## packages: the Debian packages the node and the image builds need (podman, runc, CNI plugins, ...)
+packages:
+	tools/install-packages.sh
+
+## binaries: build etcd, the Kubernetes components, kubectl, kubelet and containerd into .cache/bin (once)
 binaries:
 	tools/build-binaries.sh
 
-## test: the whole suite (unit + real control plane)
-test: install binaries
+## images: the elector, webhook and pause images with podman, offline (root; tools/build-images.sh)
+images: install packages
+	tools/build-images.sh
+
+## test: the whole suite (unit, real control plane, real node)
+test: install binaries images
 	$(PY) -m pytest $(ARGS)
 
-## test-unit: the fast tests only (seconds, no control plane)
+## test-unit: the fast tests only (seconds, no control plane, no node)
 test-unit: install
-	$(PY) -m pytest -m 'not controlplane' $(ARGS)
+	$(PY) -m pytest -m 'not controlplane and not node and not machine and not image' $(ARGS)
 
-## test-controlplane: only the tests that run through the real API server
+## test-controlplane: only the tests that run through the real API server without a node
 test-controlplane: install binaries
-	$(PY) -m pytest -m controlplane $(ARGS)
+	$(PY) -m pytest -m 'controlplane and not node' $(ARGS)
 
-## cluster: a local control plane in the foreground; kubeconfig in .cluster/kubeconfig
-cluster: install binaries
+## test-node: only the tests on the local cluster with a real node (kubelet + containerd)
+test-node: install binaries images
+	$(PY) -m pytest -m 'node or machine' $(ARGS)
+
+## cluster: a local cluster with a node in the foreground (ARGS=--no-node: the plane only; ARGS=--install:
+##          with kube-elector installed); kubeconfig in .cluster/kubeconfig
+cluster: install binaries images
 	$(PY) -m localplane $(ARGS)
 
 ## chaos: the long election chaos run (random faults, 50 ms checker), prints its table
 chaos: install binaries
 	CHAOS_ROUNDS=$${CHAOS_ROUNDS:-60} $(PY) -m pytest tests/chaos -s -p no:logging $(ARGS)
 
-## demo: kube-elector end to end on a local control plane (root; ARGS=--keep keeps it up)
-demo: install
+## demo: kube-elector end to end on a local cluster with a real node (root; ARGS=--keep keeps it up)
+demo: install binaries images
 	$(PY) -m demo $(ARGS)
 
 ## bench: every benchmark; prints the tables, writes bench/results/*.json and bench/README.md
@@ -49,10 +63,6 @@ bench: install binaries
 		|| echo "bench: wrk not installed; saturation is driven by bench.loadgen instead"
 	set -e; for name in $(BENCHES); do $(PY) -m bench.$$name $(ARGS); done
 	$(PY) -m bench.summary
-
-## images: the elector, webhook and pause images with podman, offline (root; tools/build-images.sh)
-images: install
-	tools/build-images.sh
 
 clean:
 	rm -rf .cluster .pytest_cache

@@ -15,7 +15,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -129,28 +128,10 @@ def _indent(text: str, prefix: str = "      ") -> str:
     return "\n".join(prefix + line for line in text.rstrip().splitlines())
 
 
-class ExitWatch(threading.Thread):
-    """Notes when each container's processes of one pod are gone (polled in /proc every 5 ms)."""
-
-    def __init__(self, pod: dict[str, Any]) -> None:
-        super().__init__(daemon=True)
-        self.pids = pods.container_pids(pod)
-        self.exited: dict[str, float] = {}
-        self.started = time.monotonic()
-
-    def run(self) -> None:
-        deadline = self.started + 60
-        while len(self.exited) < len(self.pids) and time.monotonic() < deadline:
-            for name, pids in self.pids.items():
-                if name not in self.exited and not any(Path(f"/proc/{pid}").exists() for pid in pids):
-                    self.exited[name] = time.monotonic() - self.started
-            time.sleep(0.005)
-
-
 def handover(the_cluster: cluster.Cluster, api: httpx.Client, view: View, leader: str) -> dict[str, Any]:
     """Delete the leader pod; measure until another pod leads and every live pod agrees."""
     pod = api.get(f"/api/v1/namespaces/{NAMESPACE}/pods/{leader}").raise_for_status().json()
-    watch = ExitWatch(pod)
+    watch = pods.ExitWatch(pod)
     say(f"      $ kubectl delete pod {leader} -n {NAMESPACE}")
     watch.start()
     deleted = watch.started

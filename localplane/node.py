@@ -4,7 +4,7 @@ The kubelet and containerd are ours (tools/build-binaries.sh); runc and the CNI 
 Debian's. The settings this machine needs, and why, are next to each one below. All state
 lives in the workdir, except the few paths the kubelet and containerd use whatever they are
 told (`HOST_PATHS`): those that did not exist before are removed on stop. `stop()` leaves no
-process, mount or cgroup behind; `localplane.machine` takes the before/after snapshot a test
+process, mount or cgroup behind; tests/node/machine.py takes the before/after snapshot a test
 compares.
 """
 
@@ -28,7 +28,10 @@ __all__ = ["Node", "NodeError", "NODE_NAME", "HOST_PATHS"]
 NODE_NAME = "kube-elector-node"
 # Used by the kubelet or containerd whatever the config says (the device-plugin socket, the
 # container log symlinks, the shims' sockets): one node per machine at a time.
-HOST_PATHS = (Path("/var/lib/kubelet"), Path("/var/log/containers"), Path("/run/containerd"))
+# Unix socket paths are limited to 104 bytes, too short for a pytest workdir: containerd's
+# sockets and the kubelet's root directory (which holds its sockets) live in RUN_DIR.
+RUN_DIR = Path("/run/kube-elector-node")
+HOST_PATHS = (Path("/var/lib/kubelet"), Path("/var/log/containers"), Path("/run/containerd"), RUN_DIR)
 _CGROUP_ROOT = Path("/sys/fs/cgroup")
 _RUNC = "/usr/sbin/runc"
 _CNI_BIN = "/usr/lib/cni"
@@ -48,7 +51,7 @@ class Node:
         self.binaries: binaries_.Binaries = control_plane.binaries
         self.containerd_dir = workdir / "containerd"
         self.kubelet_dir = workdir / "kubelet"
-        self.containerd_socket = self.containerd_dir / "containerd.sock"
+        self.containerd_socket = RUN_DIR / "containerd.sock"
         self._created_host_paths: list[Path] = []
         self._healthz_port = 0
         self.containerd = component.Component(
@@ -74,6 +77,7 @@ class Node:
                 raise NodeError(f"{hierarchy / 'kubepods'} exists: another kubelet runs on this machine")
         self._created_host_paths = [p for p in HOST_PATHS if not p.exists()]
         try:
+            RUN_DIR.mkdir(mode=0o700, exist_ok=True)
             self._write_containerd_config()
             self.containerd.start(timeout=timeout)
         except BaseException:
@@ -101,6 +105,7 @@ class Node:
             self.containerd.stop,
             lambda: _kill_by_binary(self.binaries.containerd_shim_runc_v2),
             lambda: _unmount_under(self.workdir),
+            lambda: _unmount_under(RUN_DIR),
             _remove_cgroups,
             *[lambda path=path: shutil.rmtree(path, ignore_errors=True) for path in self._created_host_paths],
         ]
@@ -128,7 +133,8 @@ class Node:
     def _write_containerd_config(self) -> None:
         d = self.containerd_dir
         d.mkdir(parents=True, exist_ok=True)
-        (d / "config.toml").write_text(containerd_config(d, cni_conf_dir=self.net.cni_conf_dir,
+        (d / "config.toml").write_text(containerd_config(d, socket=self.containerd_socket,
+                                                         cni_conf_dir=self.net.cni_conf_dir,
                                                          sandbox_image=_sandbox_image()))
 
     def _containerd_ready(self) -> bool:
@@ -160,7 +166,7 @@ class Node:
                 str(self.binaries.kubelet),
                 f"--config={config}",
                 f"--kubeconfig={kubeconfig}",
-                f"--root-dir={d / 'root'}",
+                f"--root-dir={RUN_DIR / 'kubelet'}",
                 f"--cert-dir={d / 'pki'}",
                 f"--hostname-override={NODE_NAME}",
                 f"--node-ip={network.NODE_IP}",
@@ -194,8 +200,9 @@ class Node:
         raise NodeError(f"node {NODE_NAME} not Ready after {timeout:.0f} s\n{self.kubelet.tail()}")
 
 
-def containerd_config(d: Path, *, cni_conf_dir: Path, sandbox_image: str) -> str:
-    """containerd 2.3 config (version 4, as `containerd config default` prints it); every path inside d."""
+def containerd_config(d: Path, *, socket: Path, cni_conf_dir: Path, sandbox_image: str) -> str:
+    """containerd 2.3 config (version 4, as `containerd config default` prints it); every path but the
+    sockets inside d."""
     return f"""\
 version = 4
 root = "{d / 'root'}"
@@ -209,9 +216,9 @@ disabled_plugins = ["io.containerd.nri.v1.nri", "io.containerd.snapshotter.v1.bt
   "io.containerd.differ.v1.erofs", "io.containerd.mount-handler.v1.erofs"]
 
 [plugins.'io.containerd.server.v1.grpc']
-  address = "{d / 'containerd.sock'}"
+  address = "{socket}"
 [plugins.'io.containerd.server.v1.ttrpc']
-  address = "{d / 'containerd.sock.ttrpc'}"
+  address = "{socket}.ttrpc"
 [plugins.'io.containerd.internal.v1.opt']
   path = "{d / 'opt'}"
 [plugins.'io.containerd.image-verifier.v1.bindir']

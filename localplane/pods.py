@@ -14,10 +14,11 @@ import http.client
 import os
 import socket
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
-__all__ = ["container_pids", "pod_pids", "connect", "http_get", "NotRunning"]
+__all__ = ["container_pids", "pod_pids", "connect", "http_get", "NotRunning", "ExitWatch"]
 
 _PIDS_HIERARCHY = Path("/sys/fs/cgroup/pids")
 _CLONE_NEWNET = 0x40000000
@@ -107,3 +108,25 @@ def http_get(pod: dict[str, Any], port: int, path: str = "/", *, timeout: float 
         raise OSError(f"GET {path}: {exc}") from exc
     finally:
         connection.close()
+
+
+class ExitWatch(threading.Thread):
+    """Notes when each running container of one pod has no process left (polls /proc every `interval` s).
+
+    `exited[name]` is seconds since `started` (set at construction: start the thread, then act).
+    """
+
+    def __init__(self, pod: dict[str, Any], *, interval: float = 0.002, timeout: float = 60.0) -> None:
+        super().__init__(daemon=True, name="exit-watch")
+        self.pids = container_pids(pod)
+        self.exited: dict[str, float] = {}
+        self.started = time.monotonic()
+        self._interval, self._timeout = interval, timeout
+
+    def run(self) -> None:
+        deadline = self.started + self._timeout
+        while len(self.exited) < len(self.pids) and time.monotonic() < deadline:
+            for name, pids in self.pids.items():
+                if name not in self.exited and not any(os.path.exists(f"/proc/{pid}") for pid in pids):
+                    self.exited[name] = time.monotonic() - self.started
+            time.sleep(self._interval)

@@ -88,7 +88,10 @@ class TcpProxy:
             return
         self.connections += 1
         self._writers.update((writer, up_writer))
-        await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
+        try:
+            await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
+        except asyncio.CancelledError:
+            pass  # stop(): a cancelled handler would be logged as an error by asyncio's stream callback
         self._writers.difference_update((writer, up_writer))
 
 

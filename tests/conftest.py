@@ -17,18 +17,27 @@ import pytest
 from localplane import binaries, plane
 
 _PLANE_FIXTURE = "control_plane"
+_NODE_FIXTURE = "node_cluster"  # tests/node/conftest.py: a cluster with a real node
 
 
 @pytest.hookimpl(tryfirst=True)  # before `-m` deselects, so the marker counts
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
-        if _PLANE_FIXTURE in getattr(item, "fixturenames", ()):
+        names = getattr(item, "fixturenames", ())
+        if _PLANE_FIXTURE in names:
             item.add_marker(pytest.mark.controlplane)
+        if _NODE_FIXTURE in names:
+            item.add_marker(pytest.mark.node)
+    # A `machine` test starts and stops a whole node itself: it runs before the session's node
+    # cluster exists (one kubelet per machine at a time).
+    items.sort(key=lambda item: item.get_closest_marker("machine") is None)
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
     """Build missing binaries here, outside any test's timeout (a cold build takes many minutes)."""
-    if any(_PLANE_FIXTURE in getattr(item, "fixturenames", ()) for item in session.items):
+    needs = {_PLANE_FIXTURE, _NODE_FIXTURE}
+    if any(needs & set(getattr(item, "fixturenames", ())) or item.get_closest_marker("machine")
+           for item in session.items):
         capture = session.config.pluginmanager.getplugin("capturemanager")
         with capture.global_and_fixture_disabled():
             binaries.ensure()
@@ -38,9 +47,10 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
     """On a failed control-plane test, attach the tail of each component's log to the report."""
     report = yield
-    cluster = getattr(item, "funcargs", {}).get(_PLANE_FIXTURE)
-    if report.failed and isinstance(cluster, plane.ControlPlane):
-        report.sections.append(("control plane logs (tails)", cluster.dump_logs()))
+    funcargs = getattr(item, "funcargs", {})
+    running = funcargs.get(_NODE_FIXTURE) or funcargs.get(_PLANE_FIXTURE)
+    if report.failed and running is not None:
+        report.sections.append(("cluster logs (tails)", running.dump_logs()))
     return report
 
 

@@ -1,5 +1,8 @@
 #!/usr/bin/env bash
 # make images: the local Python base, the wheels, then the elector, webhook and pause images (podman).
+#   tools/build-images.sh [STEP...]   only these steps after base, target and wheels (default: pause elector
+#                                     webhook smoke); elector_baseline builds the previous elector image
+#                                     (venv on the whole base) as $ELECTOR_BASELINE_IMAGE, for the benchmark.
 # Idempotent: a step whose result is there and up to date is skipped or cached. Nothing is pulled:
 # the base is built from Debian packages (debootstrap), the wheels are downloaded on the host, and
 # every `podman build` runs with --network=none. Image names: tools/images.env. Needs root.
@@ -11,6 +14,7 @@ source tools/images.env
 export CONTAINERS_CONF=$PWD/tools/containers.conf   # runc, no default ulimits; /etc is left alone
 PY=${PY:-.venv/bin/python}
 BASE=${BASE_IMAGE:-$BASE_IMAGE_LOCAL}   # BASE_IMAGE=python:3.12-slim where it can be pulled
+ELECTOR_BASELINE_IMAGE=${ELECTOR_BASELINE_IMAGE:-localhost/kube-elector:venv-baseline}
 cache=$PWD/.cache
 mkdir -p "$cache"
 
@@ -62,11 +66,14 @@ print(" ".join(sorted({*p["build-system"]["requires"], *p["project"]["dependenci
   echo "$stamp" >"$wheels/.stamp"
 }
 
-build() {  # build IMAGE DOCKERFILE: offline, from the local base and the host's wheels
+build() {  # build IMAGE DOCKERFILE [ARG...]: offline, from the local base and the host's wheels
   quietly podman build --network=none --build-arg BASE_IMAGE="$BASE" \
-    --build-arg WHEELS="$wheels" -t "$1" -f "$2" .
+    --build-arg WHEELS="$wheels" -t "$1" -f "$2" "${@:3}" .
 }
-elector() { build "$ELECTOR_IMAGE" elector/Dockerfile; }
+elector() {  # FROM scratch: what the elector runs with, traced in the build (tools/elector-image/rootfs.py)
+  build "$ELECTOR_IMAGE" elector/Dockerfile
+}
+elector_baseline() { build "$ELECTOR_BASELINE_IMAGE" elector/Dockerfile --target venv; }
 webhook() { build "$WEBHOOK_IMAGE" webhook/Dockerfile; }
 
 pause() {  # a static Go binary in a FROM scratch image
@@ -84,13 +91,23 @@ smoke() {  # each Python image starts read-only, unprivileged, offline
   done
 }
 
+steps=("$@")
+[[ ${#steps[@]} -gt 0 ]] || steps=(pause elector webhook smoke)
+for name in "${steps[@]}"; do
+  case $name in
+    pause | elector | elector_baseline | webhook | smoke) ;;
+    *) log "unknown step $name (pause, elector, elector_baseline, webhook, smoke)"; exit 1 ;;
+  esac
+done
 step base
 step target
 step wheels
-step pause
-step elector
-step webhook
-step smoke
-for img in "$BASE" "$ELECTOR_IMAGE" "$WEBHOOK_IMAGE" "$PAUSE_IMAGE"; do
+for name in "${steps[@]}"; do step "$name"; done
+images=("$BASE")
+[[ " ${steps[*]} " == *" pause "* ]] && images+=("$PAUSE_IMAGE")
+[[ " ${steps[*]} " == *" elector "* ]] && images+=("$ELECTOR_IMAGE")
+[[ " ${steps[*]} " == *" elector_baseline "* ]] && images+=("$ELECTOR_BASELINE_IMAGE")
+[[ " ${steps[*]} " == *" webhook "* ]] && images+=("$WEBHOOK_IMAGE")
+for img in "${images[@]}"; do
   podman images --format '{{.Repository}}:{{.Tag}}\t{{.Size}}' "$img"
 done | column -t -s $'\t' -N IMAGE,SIZE

@@ -1,0 +1,192 @@
+"""The elector image (`FROM scratch`, tools/elector-image/rootfs.py) misses nothing at run time: it is
+started as the webhook injects it, against the real kube-apiserver, through the paths that import
+modules late (errors, signals, JSON logs, YAML kubeconfig, TLS client certificates), and every module of
+the `elector` package is imported by the image's own interpreter.
+"""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import httpx
+import pytest
+import yaml
+
+from tests.image.conftest import SECURITY, Container, podman, wait_for
+
+pytestmark = pytest.mark.image
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run_image(image: str, *args: str, entrypoint: str = "") -> tuple[int, str, str]:
+    """`podman run --rm` of the image, offline, with the injected security context."""
+    done = podman("run", "--rm", "--network=none", *SECURITY,
+                  *([f"--entrypoint={entrypoint}"] if entrypoint else []), image, *args)
+    return done.returncode, done.stdout, done.stderr
+
+
+def lease_holder(api: httpx.Client, namespace: str, name: str) -> str:
+    got = api.get(f"/apis/coordination.k8s.io/v1/namespaces/{namespace}/leases/{name}")
+    return (got.json().get("spec") or {}).get("holderIdentity") or "" if got.status_code == 200 else "<none>"
+
+
+def json_lines(text: str) -> list[dict[str, Any]]:
+    """Every line of a --log-format json log as an object (fails on a line that is not JSON)."""
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def assert_clean(logs: str) -> None:
+    assert "Traceback" not in logs, logs
+    assert "ModuleNotFoundError" not in logs and "ImportError" not in logs, logs
+
+
+# ------------------------------------------------------------------------------------ no API server
+
+
+def test_every_elector_module_imports_in_the_image(elector_image: str) -> None:
+    modules = sorted(p.stem for p in (ROOT / "elector").glob("*.py"))
+    code = (
+        "import importlib, os, sys, elector\n"
+        "shipped = sorted(f[:-3] for f in os.listdir(elector.__path__[0]) if f.endswith('.py'))\n"
+        "for name in shipped: importlib.import_module('elector.' + name)\n"
+        "import yaml\n"
+        "assert yaml.safe_load('a: [1, {b: c}]') == {'a': [1, {'b': 'c'}]}\n"
+        "assert 'localhost'.encode('idna') == b'localhost'\n"
+        "print(' '.join(shipped))\n"
+    )
+    rc, out, err = run_image(elector_image, "-c", code, entrypoint="python")
+    assert rc == 0 and not err, err
+    assert out.split() == modules, "the image's elector package differs from elector/*.py: rebuild (make images)"
+
+
+def test_the_image_is_the_light_one(elector_image: str) -> None:
+    """No shell, no pip, no package manager; the interpreter runs as uid 65532 with a read-only root."""
+    code = (
+        "import os, sys\n"
+        "assert os.getuid() == 65532 and os.getgid() == 65532, (os.getuid(), os.getgid())\n"
+        "for path in ('/bin/sh', '/usr/bin/sh', '/bin/bash', '/usr/bin/pip', '/usr/bin/apt-get', '/usr/bin/dpkg'):\n"
+        "    assert not os.path.lexists(path), path\n"
+        "try:\n"
+        "    import pip\n"
+        "except ImportError:\n"
+        "    pass\n"
+        "else:\n"
+        "    raise AssertionError('pip is in the image')\n"
+        "try:\n"
+        "    open('/opt/kube-elector/x', 'w')\n"
+        "except OSError:\n"
+        "    pass\n"
+        "else:\n"
+        "    raise AssertionError('the root file system is writable')\n"
+    )
+    rc, _, err = run_image(elector_image, "-c", code, entrypoint="python")
+    assert rc == 0 and not err, err
+    assert podman("image", "inspect", "--format={{.Config.User}}", elector_image).stdout.strip() == "65532:65532"
+
+
+def test_help_and_bad_flags(elector_image: str) -> None:
+    rc, out, err = run_image(elector_image, "--help")
+    assert rc == 0 and "--election" in out and "--kubeconfig" in out, out + err
+    for args, message in (
+        (["--no-such-flag"], "kube-elector: unrecognized arguments: --no-such-flag"),
+        (["--election=e", "--election-namespace=ns", "--lease-duration=soon"], "kube-elector: --lease-duration:"),
+        (["--election=e", "--election-namespace=ns", "--log-format=xml"], "kube-elector: --log-format:"),
+        # in-cluster config without a ServiceAccount mounted
+        (["--election=e", "--election-namespace=ns"], "kube-elector: not in a cluster"),
+    ):
+        rc, out, err = run_image(elector_image, *args)
+        assert rc == 1, (args, out, err)
+        assert err.strip().splitlines() == [err.strip().splitlines()[0]] and message in err, (args, err)
+        assert_clean(out + err)
+
+
+# ----------------------------------------------------------------------------- real kube-apiserver
+
+
+def test_leader_follower_and_sigterm_release(
+    containers: Callable[..., Container], sa_kubeconfig: Callable[..., Path], api: httpx.Client, namespace: str
+) -> None:
+    kubeconfig = sa_kubeconfig()
+    leader = containers("pod-a", kubeconfig, "--election=app", "--log-format=json")
+    wait_for(lambda: (leader.status() or {}).get("is_leader"), 20, "pod-a to lead", leader.logs)
+    follower = containers("pod-b", kubeconfig, "--election=app", "--log-format=text")
+    body = wait_for(lambda: follower.probe("/readyz") == 200 and follower.status(), 20, "pod-b ready", follower.logs)
+    assert body["is_leader"] is False and body["name"] == "pod-a", body
+    assert lease_holder(api, namespace, "app") == "pod-a"
+    assert leader.probe("/healthz") == 200 and leader.probe("/metrics") == 200
+
+    # SIGTERM: the leader releases, exits 0, the follower takes over
+    started = time.monotonic()
+    assert leader.stop() == 0, leader.logs()
+    assert time.monotonic() - started < 10, "SIGTERM did not stop the elector promptly"
+    wait_for(lambda: (follower.status() or {}).get("is_leader"), 10, "pod-b to take over", follower.logs)
+    assert lease_holder(api, namespace, "app") == "pod-b"
+    leader_logs = leader.logs()
+    assert_clean(leader_logs)
+    events = json_lines(leader_logs)
+    assert {"started", "stopped"} <= {e["msg"] for e in events}, leader_logs
+    assert all(e["pod"] == "pod-a" and e["election"] == f"{namespace}/app" for e in events)
+
+    # the last candidate: its release leaves the Lease unheld
+    assert follower.stop() == 0, follower.logs()
+    assert lease_holder(api, namespace, "app") == ""
+    follower_logs = follower.logs()
+    assert_clean(follower_logs)
+    assert " INFO " in follower_logs and "stopped" in follower_logs, follower_logs
+
+
+def test_unreachable_api_server_is_logged_and_survived(
+    containers: Callable[..., Container], control_plane: Any, tmp_path: Path
+) -> None:
+    from localplane.ports import free_port
+
+    config = json.loads(control_plane.write_kubeconfig(tmp_path / "sa.json", token="t").read_text())
+    config["clusters"][0]["cluster"]["server"] = f"https://127.0.0.1:{free_port()}"  # nobody listens
+    down = tmp_path / "down.json"
+    down.write_text(json.dumps(config))
+    for pod, fmt in (("pod-down-json", "json"), ("pod-down-text", "text")):
+        container = containers(pod, down, "--election=down", f"--log-format={fmt}")
+        wait_for(lambda c=container: "connect 127.0.0.1" in c.logs(), 15, "a logged connection error",
+                 container.logs)
+        time.sleep(1.0)  # a few retries
+        assert container.running(), container.logs()
+        assert container.probe("/healthz") == 200  # alive; not ready: the Lease was never read
+        assert container.probe("/readyz") == 503
+        assert container.stop() == 0, container.logs()
+        logs = container.logs()
+        assert_clean(logs)
+        if fmt == "json":
+            assert any(e["level"] in ("warning", "error") for e in json_lines(logs)), logs
+
+
+def test_yaml_kubeconfig_with_a_tls_client_certificate(
+    containers: Callable[..., Container], control_plane: Any, api: httpx.Client, namespace: str,
+    election_rbac: Any, tmp_path: Path,
+) -> None:
+    user = f"image-test-{namespace}"
+    binding = {
+        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+        "metadata": {"name": "image-test-cert", "namespace": namespace},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "kube-elector-election"},
+        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": user}],
+    }
+    made = api.post(f"/apis/rbac.authorization.k8s.io/v1/namespaces/{namespace}/rolebindings", json=binding)
+    assert made.status_code == 201, made.text
+    config = json.loads(control_plane.client_kubeconfig(f"image-{namespace}", user=user, groups=[]).read_text())
+    assert "client-certificate-data" in config["users"][0]["user"]
+    kubeconfig = tmp_path / "cert.yaml"
+    kubeconfig.write_text(yaml.safe_dump(config, default_flow_style=False))
+    with pytest.raises(ValueError):
+        json.loads(kubeconfig.read_text())  # really YAML: the elector needs pyyaml for it
+
+    container = containers("pod-cert", kubeconfig, "--election=cert", "--log-format=json")
+    wait_for(lambda: (container.status() or {}).get("is_leader"), 20, "the certificate user to lead", container.logs)
+    assert lease_holder(api, namespace, "cert") == "pod-cert"
+    assert container.stop() == 0, container.logs()
+    assert lease_holder(api, namespace, "cert") == ""
+    logs = container.logs()
+    assert_clean(logs)
+    assert json_lines(logs)

@@ -1,0 +1,66 @@
+"""A snapshot of what a node could leave on this machine, to compare before and after a run.
+
+Processes of our binaries (and of any pod), network links, mounts, cgroups, iptables rules,
+the sysctls the kubelet and the CNI plugin change, and the host paths the kubelet and containerd
+use whatever they are told.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+from localplane import binaries, network, node
+
+EXTRA_PATHS = ("/etc/cni", "/opt/cni", "/var/lib/cni", "/run/netns", "/var/lib/containerd", "/opt/containerd",
+               "/etc/containerd", "/var/run/nri", "/var/lib/nri", "/etc/cdi", "/var/run/cdi", "/var/log/pods",
+               "/etc/kubernetes")
+
+
+def processes(workdir: Path) -> set[str]:
+    """'<pid> <exe>' of every process of a binary we built, in a pod's cgroup, or naming the node's dirs."""
+    ours = str(binaries.ROOT / ".cache" / "bin")
+    markers = (str(workdir).encode(), str(node.RUN_DIR).encode())
+    found = set()
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            exe = os.readlink(proc / "exe")
+            cgroups = (proc / "cgroup").read_text()
+            cmdline = (proc / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if exe.startswith(ours) or "kubepods" in cgroups or any(m in cmdline for m in markers):
+            found.add(f"{proc.name} {exe}")
+    return found
+
+
+def iptables() -> str:
+    """Every table's chains and rules, without counters."""
+    out = []
+    for tool in ("iptables-save", "ip6tables-save"):
+        try:
+            text = subprocess.run([tool], capture_output=True, text=True, check=False).stdout
+        except FileNotFoundError:
+            continue
+        out += [line.split(" [")[0] for line in text.splitlines() if line and not line.startswith("#")]
+    return "\n".join(out)
+
+
+def snapshot(workdir: Path) -> dict[str, object]:
+    """Podman's own storage mounts are left out: image builds may run beside a test, and the node never
+    uses podman's storage."""
+    hierarchies = [Path(line.split()[1]) for line in Path("/proc/self/mounts").read_text().splitlines()
+                   if line.split()[2] in ("cgroup", "cgroup2")]
+    return {
+        "processes": processes(workdir),
+        "links": sorted(os.listdir("/sys/class/net")),
+        "mounts": sorted({point for line in Path("/proc/self/mountinfo").read_text().splitlines()
+                          if not (point := line.split()[4]).startswith("/var/lib/containers/")}),
+        "cgroups": sorted(f"{h}/{d.name}" for h in hierarchies for d in h.iterdir() if d.is_dir()),
+        "iptables": iptables(),
+        "sysctls": {key: Path(f"/proc/sys/{key}").read_text().strip() for key in network.SYSCTLS},
+        "paths": sorted(str(p) for p in [*node.HOST_PATHS, *map(Path, EXTRA_PATHS)] if p.exists()),
+    }
