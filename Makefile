@@ -8,23 +8,24 @@ ARGS   ?=
 
 install: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	@# pip's and setuptools' chatter goes to a log, shown only if the install fails.
-	$(PY) -m pip install --quiet --upgrade pip > $(VENV)/install.log 2>&1 || { cat $(VENV)/install.log; exit 1; }
-	$(PY) -m pip install --quiet -e '.[dev]' >> $(VENV)/install.log 2>&1 || { cat $(VENV)/install.log; exit 1; }
-	touch $@
+	@echo "make install: pip packages into $(VENV) (log: $(VENV)/install.log)"
+	@$(PYTHON) -m venv $(VENV)
+	@# pip's and setuptools' chatter goes to the log, shown only if the install fails.
+	@$(PY) -m pip install --quiet --upgrade pip > $(VENV)/install.log 2>&1 || { cat $(VENV)/install.log; exit 1; }
+	@$(PY) -m pip install --quiet -e '.[dev]' >> $(VENV)/install.log 2>&1 || { cat $(VENV)/install.log; exit 1; }
+	@touch $@
 
 ## packages: the Debian packages the node and the image builds need (podman, runc, CNI plugins, ...)
 packages:
-	tools/install-packages.sh
+	@tools/install-packages.sh
 
 ## binaries: build etcd, the Kubernetes components, kubectl, kubelet and containerd into .cache/bin (once)
 binaries:
-	tools/build-binaries.sh
+	@tools/build-binaries.sh
 
 ## images: the elector, webhook and pause images with podman, offline (root; tools/build-images.sh)
 images: install packages
-	tools/build-images.sh
+	@tools/build-images.sh
 
 ## test: the whole suite (unit, real control plane, real node)
 test: install binaries images
@@ -45,7 +46,7 @@ test-node: install binaries images
 ## cluster: a local cluster with a node in the foreground (ARGS=--no-node: the plane only; ARGS=--install:
 ##          with kube-elector installed); kubeconfig in .cluster/kubeconfig
 cluster: install binaries images
-	$(PY) -m localplane $(ARGS)
+	@$(PY) -m localplane $(ARGS)
 
 ## chaos: the long election chaos run (random faults, 50 ms checker), prints its table
 chaos: install binaries
@@ -53,7 +54,7 @@ chaos: install binaries
 
 ## demo: kube-elector end to end on a local cluster with a real node (root; ARGS=--keep keeps it up)
 demo: install binaries images
-	$(PY) -m demo $(ARGS)
+	@$(PY) -m demo $(ARGS)
 
 ## bench: every benchmark; prints the tables, writes bench/results/*.json and bench/README.md
 ##        (ARGS=--quick: a short pass of a few minutes; ARGS=--long: also RSS after 10 min, 15 s leases)

@@ -1,50 +1,186 @@
 """3. Elector footprint: RSS after 1 min (10 min with --long), exec to first /readyz OK, CPU while
-leading and while following, with client-go's default timings (15s / 10s / 2s).
+leading and while following, with client-go's default timings (15s / 10s / 2s); and the images: size
+(uncompressed, and gzip-compressed as a registry stores it), the container's exec to /readyz and RSS.
 
 Baselines in the same run: a bare interpreter (`python -c pass` for start-up, an idle
-`python -c 'import time; time.sleep(...)'` for RSS): the floor any Python sidecar pays.
+`python -c 'import time; time.sleep(...)'` for RSS): the floor any Python sidecar pays. For the image
+figures: the previous image (the venv on the whole base, `elector/Dockerfile --target venv`), built in
+this run by `tools/build-images.sh elector elector_baseline webhook` (cached layers make it quick).
 """
 from __future__ import annotations
 
+import json
+import os
 import shutil
 import subprocess
+import tarfile
 import tempfile
 import time
+import urllib.error
+import urllib.request
+import uuid
+import zlib
+from datetime import datetime
 from pathlib import Path
 
 from bench import common, elections
 
 NAMESPACE = "bench-footprint"
+BASELINE_IMAGE = "localhost/kube-elector:venv-baseline"  # tools/build-images.sh elector_baseline
+# The injected container's securityContext (webhook/sidecar.py), in podman's words.
+SECURITY = ["--user=65532:65532", "--read-only", "--cap-drop=ALL", "--security-opt=no-new-privileges"]
+MB = 1e6
 
 
-def image_layer_mib(work: Path) -> float:
-    """What elector/Dockerfile adds to its base image: the /opt/kube-elector venv, built the same way
-    (`.[elector]` from pyproject.toml + elector/ only, pip and setuptools removed, bytecode compiled).
-    No image is built: that needs the base image from a container registry this machine cannot reach."""
-    src, venv = work / "image-src", work / "image-venv"
-    src.mkdir()
-    for name in ("pyproject.toml", "README.md"):
-        shutil.copy(common.ROOT / name, src / name)
-    shutil.copytree(common.ROOT / "elector", src / "elector", ignore=shutil.ignore_patterns("__pycache__"))
-    subprocess.run([common.PY, "-m", "venv", str(venv)], check=True)
-    pip = [str(venv / "bin" / "python"), "-m", "pip", "--disable-pip-version-check", "-q"]
-    subprocess.run([*pip, "install", "--no-cache-dir", f"{src}[elector]"], check=True, cwd=src)
-    subprocess.run([*pip, "uninstall", "--yes", "pip", "setuptools"], check=False, capture_output=True)
-    subprocess.run([common.PY, "-m", "compileall", "-q", str(venv)], check=True)
-    return sum(f.stat().st_size for f in venv.rglob("*") if f.is_file() and not f.is_symlink()) / 2**20
+# ------------------------------------------------------------------ images
+
+
+def podman(*args: str, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "CONTAINERS_CONF": str(common.ROOT / "tools" / "containers.conf")}
+    return subprocess.run(["podman", *args], capture_output=True, text=True, check=check, timeout=timeout, env=env)
+
+
+def image_names() -> dict[str, str]:
+    values = {}
+    for line in (common.ROOT / "tools" / "images.env").read_text().splitlines():
+        key, sep, value = line.partition("=")
+        if sep and not line.startswith("#"):
+            values[key.strip()] = value.strip()
+    return {"light": values["ELECTOR_IMAGE"], "venv": BASELINE_IMAGE, "webhook": values["WEBHOOK_IMAGE"]}
+
+
+def build_images() -> float:
+    """The light elector image, the previous one and the webhook image, in this run; seconds taken."""
+    started = time.monotonic()
+    done = subprocess.run([str(common.ROOT / "tools" / "build-images.sh"), "elector", "elector_baseline", "webhook"],
+                          capture_output=True, text=True, check=False, cwd=common.ROOT,
+                          env={**os.environ, "ELECTOR_BASELINE_IMAGE": BASELINE_IMAGE})
+    if done.returncode != 0:
+        raise RuntimeError(f"tools/build-images.sh failed:\n{done.stdout[-3000:]}{done.stderr[-3000:]}")
+    return time.monotonic() - started
+
+
+def image_sizes(image: str, work: Path) -> tuple[float, float, list[tuple[int, str]]]:
+    """(uncompressed bytes as podman counts them, gzip-compressed layer bytes + config, files by size).
+
+    Compressed as `podman push` stores it: each layer tar gzip'ed at the default level (6)."""
+    uncompressed = float(podman("image", "inspect", "--format={{.Size}}", image).stdout.strip())
+    archive = work / f"save-{uuid.uuid4().hex[:8]}.tar"
+    podman("save", "--format=docker-archive", f"--output={archive}", image)
+    compressed, files = 0.0, []
+    try:
+        with tarfile.open(archive) as outer:
+            manifest = json.load(outer.extractfile("manifest.json"))[0]  # type: ignore[arg-type]
+            compressed += outer.getmember(manifest["Config"]).size
+            for layer in manifest["Layers"]:
+                stream = outer.extractfile(layer)
+                assert stream is not None
+                packer = zlib.compressobj(6, zlib.DEFLATED, 31)  # gzip framing, level 6
+                while chunk := stream.read(1 << 20):
+                    compressed += len(packer.compress(chunk))
+                compressed += len(packer.flush())
+                with tarfile.open(fileobj=outer.extractfile(layer)) as inner:
+                    files += [(m.size, "/" + m.name.lstrip("./")) for m in inner.getmembers() if m.isfile()]
+    finally:
+        archive.unlink(missing_ok=True)
+    return uncompressed, compressed, sorted(files, reverse=True)
+
+
+class Container:
+    """A detached `podman run` of an elector image with the injected security context, network host."""
+
+    def __init__(self, image: str, *, pod: str, election: str, kubeconfig: Path, extra: list[str]) -> None:
+        self.name = f"bench-{pod}-{uuid.uuid4().hex[:8]}"
+        self.pod = pod
+        self.http, self.probes = elections.free_port(), elections.free_port()
+        self.argv = ["run", "--detach", f"--name={self.name}", "--network=host", *SECURITY,
+                     f"--env=POD_NAME={pod}", f"--env=POD_NAMESPACE={NAMESPACE}", f"--env=POD_UID=uid-{pod}",
+                     f"--volume={kubeconfig}:/etc/elector/kubeconfig:ro", image,
+                     f"--election={election}", f"--election-namespace={NAMESPACE}",
+                     "--kubeconfig=/etc/elector/kubeconfig", f"--http=127.0.0.1:{self.http}",
+                     f"--probe-address=127.0.0.1:{self.probes}", *extra]
+        self.invoked = 0.0
+
+    def start(self) -> "Container":
+        self.invoked = time.time()
+        podman(*self.argv)
+        return self
+
+    def pid(self) -> int:
+        return int(podman("inspect", "--format={{.State.Pid}}", self.name).stdout.strip() or 0)
+
+    def started_at(self) -> float:
+        """When the runtime started the entrypoint (podman's State.StartedAt), as a Unix time."""
+        text = podman("inspect", "--format={{.State.StartedAt.Format \"2006-01-02T15:04:05.000000Z07:00\"}}",
+                      self.name).stdout.strip()
+        return datetime.fromisoformat(text).timestamp()
+
+    def wait_ready(self, timeout: float = 30) -> float:
+        """Unix time of the first /readyz 200."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{self.probes}/readyz", timeout=0.5) as answer:  # noqa: S310
+                    if answer.status == 200:
+                        return time.time()
+            except (OSError, urllib.error.URLError):
+                pass
+            time.sleep(0.005)
+        raise RuntimeError(f"{self.name} not ready in {timeout:.0f} s:\n{podman('logs', self.name, check=False).stderr}")
+
+    def is_leader(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.http}/", timeout=0.5) as answer:  # noqa: S310
+                return bool(json.loads(answer.read()).get("is_leader"))
+        except (OSError, ValueError):
+            return False
+
+    def stop(self) -> None:
+        podman("rm", "--force", "--time=10", self.name, check=False)
+
+
+def start_up(image: str, kubeconfig: Path, run: int) -> tuple[float, float]:
+    """One fresh container of a fresh election: (entrypoint start -> /readyz, podman run -> /readyz)."""
+    one = Container(image, pod=f"ready-{run}", election=f"image-ready-{uuid.uuid4().hex[:6]}", kubeconfig=kubeconfig,
+                    extra=elections.DEFAULT_TIMINGS).start()
+    try:
+        ready = one.wait_ready()
+        return ready - one.started_at(), ready - one.invoked
+    finally:
+        one.stop()
+
+
+# ------------------------------------------------------------------ main
 
 
 def main() -> None:
-    args = common.cli(__doc__.splitlines()[0], elections=3)
+    args = common.cli(__doc__.splitlines()[0], elections=3, images=1)
     windows = [20.0] if args.quick else [60.0] + ([600.0] if args.long else [])
     work = Path(tempfile.mkdtemp(prefix="bench-footprint-"))
+    with_images = bool(args.images) and shutil.which("podman") is not None
+    names = image_names()
+    sizes: dict[str, tuple[float, float, list[tuple[int, str]]]] = {}
+    build_s = None
+    if with_images:
+        common.say("building the images (elector, its venv baseline, webhook)")
+        build_s = build_images()
+        for kind, image in names.items():
+            sizes[kind] = image_sizes(image, work)
+        common.say(f"images built in {build_s:.0f} s; files of {names['light']} by size:")
+        for size, name in sizes["light"][2][:25]:
+            common.say(f"  {size / MB:6.2f} MB  {name}")
     plane = common.start_plane(work / "plane")
     candidates: list[elections.Elector] = []
+    boxes: list[Container] = []
     idle = None
+    image_ready: dict[str, list[tuple[float, float]]] = {"light": [], "venv": []}
     try:
         with plane.client() as api:
             common.make_namespace(api, NAMESPACE)
             kubeconfig = elections.grant(plane, api, NAMESPACE, "app", work / "app.kubeconfig")
+        shared = work / "container.kubeconfig"  # read by uid 65532 through the bind mount
+        shutil.copyfile(kubeconfig, shared)
+        shared.chmod(0o644)
 
         ready, floor = [], []
         for run in range(args.runs):  # start-up: one fresh candidate of a fresh election per run
@@ -55,21 +191,38 @@ def main() -> None:
                                     kubeconfig=kubeconfig, log_dir=work, extra=elections.DEFAULT_TIMINGS).start()
             ready.append(one.wait_ready(timeout=30))
             one.stop()
+            if with_images:  # interleaved, alternating which image goes first
+                order = ("light", "venv") if run % 2 == 0 else ("venv", "light")
+                for kind in order:
+                    image_ready[kind].append(start_up(names[kind], shared, run))
 
-        # steady state: `elections` elections x 2 candidates (one leads, one follows) + an idle interpreter
+        # steady state: `elections` elections x 2 candidates (one leads, one follows) + an idle interpreter;
+        # with the images, one election of 2 containers per image
         idle = common.Proc([common.PY, "-c", "import time; time.sleep(3600)"], work / "idle.log")
         for e in range(args.elections):
             for pod in ("a", "b"):
                 candidates.append(elections.Elector(
                     pod=f"e{e}-{pod}", namespace=NAMESPACE, election=f"steady-{e}", kubeconfig=kubeconfig,
                     log_dir=work, extra=elections.DEFAULT_TIMINGS).start())
+        if with_images:
+            for kind in ("light", "venv"):
+                for pod in ("a", "b"):
+                    boxes.append(Container(names[kind], pod=f"{kind}-{pod}", election=f"image-{kind}",
+                                           kubeconfig=shared, extra=elections.DEFAULT_TIMINGS).start())
+                    if pod == "a":
+                        boxes[-1].wait_ready()
         for candidate in candidates:
             candidate.wait_ready(timeout=30)
+        for box in boxes:
+            box.wait_ready()
         elections.wait_for(lambda: sum(c.is_leader() for c in candidates) == args.elections, 30)
-        common.say(f"{len(candidates)} candidates running; sampling for {windows[-1]:.0f} s")
+        elections.wait_for(lambda: sum(b.is_leader() for b in boxes) == len(boxes) // 2, 30)
+        pids = {box.name: box.pid() for box in boxes}
+        common.say(f"{len(candidates)} candidates and {len(boxes)} containers running; sampling for {windows[-1]:.0f} s")
         origin = time.monotonic()
         cpu0 = {c.pod: common.cpu_seconds(c.proc.pid) for c in candidates}
         samples: dict[float, dict[str, tuple[bool, int, float]]] = {}
+        box_samples: dict[float, dict[str, tuple[bool, int]]] = {}
         for window in windows:
             time.sleep(max(0.0, origin + window - time.monotonic()))
             elapsed = time.monotonic() - origin
@@ -77,9 +230,12 @@ def main() -> None:
                                        (common.cpu_seconds(c.proc.pid) - cpu0[c.pod]) * 3600 / elapsed)
                                for c in candidates}
             samples[window]["idle"] = (False, common.rss_bytes(idle.pid), 0.0)
+            box_samples[window] = {box.pod: (box.is_leader(), common.rss_bytes(pids[box.name])) for box in boxes}
     finally:
         for candidate in candidates:
             candidate.stop()
+        for box in boxes:
+            box.stop()
         if idle is not None:
             idle.stop()
         plane.stop()
@@ -98,10 +254,38 @@ def main() -> None:
         for role, leading in (("leading", True), ("following", False)):
             picked = [v for k, v in sample.items() if k != "idle" and v[0] == leading]
             rows.append(common.row(f"CPU per hour {role} (over {label})", "CPU s/h", [v[2] for v in picked]))
-    rows.append(common.row("image: layer added to the base image (the venv)", "MiB", [image_layer_mib(work)],
-                           note="base python:3.12-slim not pulled here"))
+    extra: dict[str, object] = {}
+    if with_images:
+        venv = "venv image"
+        rows += [
+            common.row("elector image size, uncompressed", "MB", [sizes["light"][0] / MB],
+                       baseline=[sizes["venv"][0] / MB], baseline_name=venv,
+                       target="≤ 25 MB", check=lambda v, b: v <= 25),
+            common.row("elector image size, compressed (gzip layers)", "MB", [sizes["light"][1] / MB],
+                       baseline=[sizes["venv"][1] / MB], baseline_name=venv),
+            common.row("container: entrypoint start to first /readyz OK", "s", [r[0] for r in image_ready["light"]],
+                       baseline=[r[0] for r in image_ready["venv"]], baseline_name=venv,
+                       target="≤ 0.2 s", check=lambda v, b: v <= 0.2, note="podman State.StartedAt"),
+            common.row("container: podman run to first /readyz OK", "s", [r[1] for r in image_ready["light"]],
+                       baseline=[r[1] for r in image_ready["venv"]], baseline_name=venv),
+        ]
+        for window, sample in box_samples.items():
+            label = f"{window / 60:g} min" if window >= 60 else f"{window:.0f} s"
+            for role, leading in (("leading", True), ("following", False)):
+                ours = [rss / mib for pod, (lead, rss) in sample.items() if pod.startswith("light") and lead == leading]
+                theirs = [rss / mib for pod, (lead, rss) in sample.items() if pod.startswith("venv") and lead == leading]
+                rows.append(common.row(f"container RSS after {label}, {role}", "MiB", ours, baseline=theirs,
+                                       baseline_name=venv, target="≤ venv image + 5 %",
+                                       check=lambda v, b: b is not None and v <= b * 1.05))
+        rows.append(common.row("webhook image size, uncompressed", "MB", [sizes["webhook"][0] / MB],
+                               note=f"compressed {sizes['webhook'][1] / MB:.1f} MB"))
+        extra = {"images": {kind: {"image": names[kind], "uncompressed_bytes": sizes[kind][0],
+                                   "compressed_bytes": sizes[kind][1]} for kind in names},
+                 "elector_image_files": [{"bytes": size, "path": path} for size, path in sizes["light"][2]],
+                 "images_build_s": build_s}
     common.report("elector_footprint", rows, settings={
-        "runs": args.runs, "elections": args.elections, "windows_s": windows, "timings": elections.DEFAULT_TIMINGS})
+        "runs": args.runs, "elections": args.elections, "windows_s": windows, "timings": elections.DEFAULT_TIMINGS,
+        "images": with_images}, extra=extra)
 
 
 if __name__ == "__main__":

@@ -128,14 +128,16 @@ def _indent(text: str, prefix: str = "      ") -> str:
     return "\n".join(prefix + line for line in text.rstrip().splitlines())
 
 
-def handover(the_cluster: cluster.Cluster, api: httpx.Client, view: View, leader: str) -> dict[str, Any]:
+def handover(api: httpx.Client, view: View, leader: str) -> dict[str, Any]:
     """Delete the leader pod; measure until another pod leads and every live pod agrees."""
     pod = api.get(f"/api/v1/namespaces/{NAMESPACE}/pods/{leader}").raise_for_status().json()
+    say(f"      $ kubectl delete pod {leader} -n {NAMESPACE}   (the same DELETE, sent by the demo: times count "
+        "from its reply)")
     watch = pods.ExitWatch(pod)
-    say(f"      $ kubectl delete pod {leader} -n {NAMESPACE}")
     watch.start()
-    deleted = watch.started
-    the_cluster.kubectl("delete", "pod", leader, "-n", NAMESPACE, "--wait=false")
+    api.delete(f"/api/v1/namespaces/{NAMESPACE}/pods/{leader}").raise_for_status()
+    deleted = time.monotonic()
+    watch.started = deleted
     result: dict[str, Any] = {}
     while True:
         observations = observe(api, NAMESPACE, with_logs="agreed" in result)
@@ -219,7 +221,7 @@ def run(args: argparse.Namespace, workdir: Path) -> int:
             done(applied, f"3 pods Running, leader {leader}, everyone agrees:")
 
             step(5, "handover: delete the leader pod (the ReplicaSet replaces it)")
-            took = handover(the_cluster, api, view, leader)
+            took = handover(api, view, leader)
             view.show(observe(api, NAMESPACE), force=True)
             spec = lease(api, "leader-app")
 

@@ -113,7 +113,8 @@ def http_get(pod: dict[str, Any], port: int, path: str = "/", *, timeout: float 
 class ExitWatch(threading.Thread):
     """Notes when each running container of one pod has no process left (polls /proc every `interval` s).
 
-    `exited[name]` is seconds since `started` (set at construction: start the thread, then act).
+    `exited[name]` is seconds since `started`: construction time, unless the caller sets the moment it
+    acted (e.g. when its DELETE returned) before the containers stop.
     """
 
     def __init__(self, pod: dict[str, Any], *, interval: float = 0.002, timeout: float = 60.0) -> None:

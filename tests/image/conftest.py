@@ -25,12 +25,16 @@ from tests.election.electors import get_json
 
 ROOT = Path(__file__).resolve().parents[2]
 CONTAINERS_CONF = ROOT / "tools" / "containers.conf"
+SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
 FAST = ["--lease-duration=3s", "--renew-deadline=2s", "--retry-period=500ms"]
 # The injected container's securityContext (webhook/sidecar.py), in podman's words.
 SECURITY = ["--user=65532:65532", "--read-only", "--cap-drop=ALL", "--security-opt=no-new-privileges"]
 
 
 def image_name() -> str:
+    """tools/images.env's ELECTOR_IMAGE; the environment variable ELECTOR_IMAGE overrides it."""
+    if os.environ.get("ELECTOR_IMAGE"):
+        return os.environ["ELECTOR_IMAGE"]
     for line in (ROOT / "tools" / "images.env").read_text().splitlines():
         if line.startswith("ELECTOR_IMAGE="):
             return line.partition("=")[2].strip()
@@ -113,17 +117,29 @@ def containers(elector_image: str, namespace: str, tmp_path: Path) -> Iterator[C
     """Factory: `containers("pod-a", kubeconfig, "--election=e", ...)` starts one; all removed at the end."""
     started: list[Container] = []
 
-    def start(pod: str, kubeconfig: Path, *args: str, env: Optional[dict[str, str]] = None) -> Container:
-        # The container's uid 65532 reads the file through the bind mount: only its own mode counts.
-        readable = tmp_path / f"{pod}-{uuid.uuid4().hex[:6]}{kubeconfig.suffix}"
-        shutil.copyfile(kubeconfig, readable)
-        readable.chmod(0o644)
-        target = f"/etc/elector/kubeconfig{kubeconfig.suffix}"
+    def start(pod: str, kubeconfig: Optional[Path], *args: str, env: Optional[dict[str, str]] = None,
+              service_account: Optional[Path] = None) -> Container:
+        """With a kubeconfig (mounted at /etc/elector/), or in-cluster: `service_account` (a directory with
+        token, ca.crt, namespace) mounted where the kubelet mounts it, KUBERNETES_SERVICE_* set from `env`."""
+        mounts: dict[Path, str] = {}
+        flags = [f"--election-namespace={namespace}", *FAST, *args]
+        if kubeconfig is not None:
+            # The container's uid 65532 reads the file through the bind mount: only its own mode counts.
+            readable = tmp_path / f"{pod}-{uuid.uuid4().hex[:6]}{kubeconfig.suffix}"
+            shutil.copyfile(kubeconfig, readable)
+            readable.chmod(0o644)
+            target = f"/etc/elector/kubeconfig{kubeconfig.suffix}"
+            mounts[readable] = target
+            flags.append(f"--kubeconfig={target}")
+        if service_account is not None:
+            service_account.chmod(0o755)
+            for file in service_account.iterdir():
+                file.chmod(0o644)
+            mounts[service_account] = SERVICE_ACCOUNT_DIR
         container = Container(
-            elector_image, f"image-test-{pod}-{uuid.uuid4().hex[:8]}",
-            [f"--election-namespace={namespace}", f"--kubeconfig={target}", *FAST, *args],
+            elector_image, f"image-test-{pod}-{uuid.uuid4().hex[:8]}", flags,
             env={"POD_NAME": pod, "POD_NAMESPACE": namespace, "POD_UID": f"uid-{pod}", **(env or {})},
-            mounts={readable: target},
+            mounts=mounts,
         )
         started.append(container)
         return container.start()

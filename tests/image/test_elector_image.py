@@ -5,8 +5,10 @@ the `elector` package is imported by the image's own interpreter.
 """
 from __future__ import annotations
 
+import base64
 import json
 import time
+import urllib.parse
 from pathlib import Path
 from typing import Any, Callable
 
@@ -14,6 +16,7 @@ import httpx
 import pytest
 import yaml
 
+from localplane.ports import free_port
 from tests.image.conftest import SECURITY, Container, podman, wait_for
 
 pytestmark = pytest.mark.image
@@ -62,6 +65,27 @@ def test_every_elector_module_imports_in_the_image(elector_image: str) -> None:
     assert out.split() == modules, "the image's elector package differs from elector/*.py: rebuild (make images)"
 
 
+def test_exceptions_and_warnings_are_formatted_in_the_image(elector_image: str) -> None:
+    """The late imports of an error path (traceback, linecache, tokenize, warnings) in both log formats."""
+    code = (
+        "import logging, warnings\n"
+        "from elector import logs\n"
+        "for fmt in ('json', 'text'):\n"
+        "    logs.setup(fmt=fmt, level='info', pod='p', election='ns/e')\n"
+        "    try:\n"
+        "        {}['missing']\n"
+        "    except KeyError:\n"
+        "        logging.getLogger('elector.test').exception('failed')\n"
+        "warnings.warn('careful')\n"
+    )
+    rc, out, err = run_image(elector_image, "-c", code, entrypoint="python")
+    assert rc == 0, err
+    first, second, *rest = err.splitlines()
+    assert json.loads(first)["error"] == "KeyError: 'missing'", err
+    assert second.endswith("error=KeyError: 'missing'") and " ERROR " in second, err
+    assert "UserWarning: careful" in "\n".join(rest), err
+
+
 def test_the_image_is_the_light_one(elector_image: str) -> None:
     """No shell, no pip, no package manager; the interpreter runs as uid 65532 with a read-only root."""
     code = (
@@ -107,12 +131,24 @@ def test_help_and_bad_flags(elector_image: str) -> None:
 
 
 def test_leader_follower_and_sigterm_release(
-    containers: Callable[..., Container], sa_kubeconfig: Callable[..., Path], api: httpx.Client, namespace: str
+    containers: Callable[..., Container], sa_kubeconfig: Callable[..., Path], api: httpx.Client, namespace: str,
+    tmp_path: Path,
 ) -> None:
+    """pod-a with a kubeconfig and JSON logs; pod-b in-cluster (the injected sidecar's way: the ServiceAccount
+    directory and KUBERNETES_SERVICE_HOST/PORT) with text logs."""
     kubeconfig = sa_kubeconfig()
     leader = containers("pod-a", kubeconfig, "--election=app", "--log-format=json")
     wait_for(lambda: (leader.status() or {}).get("is_leader"), 20, "pod-a to lead", leader.logs)
-    follower = containers("pod-b", kubeconfig, "--election=app", "--log-format=text")
+
+    config = json.loads(kubeconfig.read_text())
+    service_account = tmp_path / "serviceaccount"
+    service_account.mkdir()
+    (service_account / "token").write_text(config["users"][0]["user"]["token"])
+    (service_account / "ca.crt").write_bytes(base64.b64decode(config["clusters"][0]["cluster"]["certificate-authority-data"]))
+    (service_account / "namespace").write_text(namespace)
+    port = urllib.parse.urlsplit(config["clusters"][0]["cluster"]["server"]).port
+    follower = containers("pod-b", None, "--election=app", "--log-format=text", service_account=service_account,
+                          env={"KUBERNETES_SERVICE_HOST": "127.0.0.1", "KUBERNETES_SERVICE_PORT": str(port)})
     body = wait_for(lambda: follower.probe("/readyz") == 200 and follower.status(), 20, "pod-b ready", follower.logs)
     assert body["is_leader"] is False and body["name"] == "pod-a", body
     assert lease_holder(api, namespace, "app") == "pod-a"
@@ -141,14 +177,13 @@ def test_leader_follower_and_sigterm_release(
 def test_unreachable_api_server_is_logged_and_survived(
     containers: Callable[..., Container], control_plane: Any, tmp_path: Path
 ) -> None:
-    from localplane.ports import free_port
-
     config = json.loads(control_plane.write_kubeconfig(tmp_path / "sa.json", token="t").read_text())
     config["clusters"][0]["cluster"]["server"] = f"https://127.0.0.1:{free_port()}"  # nobody listens
     down = tmp_path / "down.json"
     down.write_text(json.dumps(config))
     for pod, fmt in (("pod-down-json", "json"), ("pod-down-text", "text")):
-        container = containers(pod, down, "--election=down", f"--log-format={fmt}")
+        # acquire attempts that fail are logged at debug level (the default, info, stays quiet)
+        container = containers(pod, down, "--election=down", f"--log-format={fmt}", "--log-level=debug")
         wait_for(lambda c=container: "connect 127.0.0.1" in c.logs(), 15, "a logged connection error",
                  container.logs)
         time.sleep(1.0)  # a few retries
@@ -159,7 +194,8 @@ def test_unreachable_api_server_is_logged_and_survived(
         logs = container.logs()
         assert_clean(logs)
         if fmt == "json":
-            assert any(e["level"] in ("warning", "error") for e in json_lines(logs)), logs
+            failed = [e for e in json_lines(logs) if e["msg"] == "acquire attempt failed"]
+            assert failed and "Connect call failed" in failed[0]["error"], logs
 
 
 def test_yaml_kubeconfig_with_a_tls_client_certificate(

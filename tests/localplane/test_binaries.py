@@ -11,7 +11,10 @@ VERSIONS = {
     "kube-apiserver": "Kubernetes v1.36.99",
     "kube-controller-manager": "Kubernetes v1.36.99",
     "kubectl": "Client Version: v1.36.99\nKustomize Version: v5",
+    "kube-scheduler": "Kubernetes v1.36.99",
 }
+# The node's binaries come from the recipe's cache only (by path, not by version).
+NODE_BINARIES = {"k8s": ["kubelet"], "containerd": ["containerd", "containerd-shim-runc-v2", "ctr"]}
 
 
 def _fake(directory: Path, name: str, says: str) -> Path:
@@ -28,6 +31,11 @@ def isolated(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", "/usr/bin:/bin")
     monkeypatch.delenv("KUBEBUILDER_ASSETS", raising=False)
     binaries._version.cache_clear()
+    k8s_dir, _, containerd_dir = binaries._cache_dirs()
+    for directory, names in ((k8s_dir, NODE_BINARIES["k8s"]), (containerd_dir, NODE_BINARIES["containerd"])):
+        directory.mkdir(parents=True, exist_ok=True)
+        for name in names:
+            _fake(directory, name, "node binary")
     yield tmp_path
     binaries._version.cache_clear()
 
@@ -52,4 +60,16 @@ def test_wrong_minor_version_is_ignored_and_reported(isolated, monkeypatch):
     with pytest.raises(
         binaries.BinariesMissing, match=r"kube-apiserver v1\.36\.x.*etcd 3\.6\.x.*make binaries"
     ):
+        binaries.find()
+
+
+def test_a_missing_node_binary_is_named(isolated, monkeypatch):
+    assets = isolated / "assets"
+    assets.mkdir()
+    for name, says in VERSIONS.items():
+        _fake(assets, name, says)
+    monkeypatch.setenv("KUBEBUILDER_ASSETS", str(assets))
+    _, _, containerd_dir = binaries._cache_dirs()
+    (containerd_dir / "containerd-shim-runc-v2").unlink()
+    with pytest.raises(binaries.BinariesMissing, match=r"containerd-shim-runc-v2.*make binaries"):
         binaries.find()
