@@ -49,6 +49,20 @@ def iptables() -> str:
     return "\n".join(out)
 
 
+def links() -> list[str]:
+    """Network links, less those plugged into another tool's bridge (podman's containers come and go
+    beside a test; a veth of ours is plugged into our bridge, or into none once it is gone)."""
+    found = []
+    for name in os.listdir("/sys/class/net"):
+        try:
+            master = os.path.basename(os.readlink(f"/sys/class/net/{name}/master"))
+        except OSError:
+            master = ""
+        if not master or master in (network.POD_BRIDGE, network.SERVICE_BRIDGE):
+            found.append(name)
+    return sorted(found)
+
+
 def snapshot(workdir: Path) -> dict[str, object]:
     """Podman's own storage mounts are left out: image builds may run beside a test, and the node never
     uses podman's storage."""
@@ -56,7 +70,7 @@ def snapshot(workdir: Path) -> dict[str, object]:
                    if line.split()[2] in ("cgroup", "cgroup2")]
     return {
         "processes": processes(workdir),
-        "links": sorted(os.listdir("/sys/class/net")),
+        "links": links(),
         "mounts": sorted({point for line in Path("/proc/self/mountinfo").read_text().splitlines()
                           if not (point := line.split()[4]).startswith("/var/lib/containers/")}),
         "cgroups": sorted(f"{h}/{d.name}" for h in hierarchies for d in h.iterdir() if d.is_dir()),

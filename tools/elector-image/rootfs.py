@@ -10,9 +10,9 @@ Run by the base image's own interpreter (the one that is shipped), offline, as r
    health URL, SSE, /release, SIGTERM release with --release-timeout, a TLS handshake that fails,
    an unreachable server, an exception logged in both formats, and every module of the `elector`
    package and pyyaml imported. Each run records `sys.modules` at exit;
-2. adds a conservative allow-list (ALLOW: modules that only rare paths import), every module of each
-   stdlib package the trace touched (asyncio, encodings, json, logging, ...) and, recursively, the
-   module-level imports of everything selected (parsed, not run);
+2. adds a conservative allow-list (ALLOW: modules that only rare paths import), the packages whose
+   modules are found by name at run time (WHOLE_PACKAGES: encodings, asyncio) and, recursively, the
+   module-level imports of what these add (parsed, not run);
 3. writes the selected stdlib modules as sourceless bytecode (`os.pyc` beside where `os.py` was),
    the C extension modules, the interpreter, and every shared library that `ldd` finds for them plus
    the few that glibc loads by name (LIBS_BY_NAME), keeping the base's symlinks (`/lib64` ->
@@ -36,6 +36,7 @@ import py_compile
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import sysconfig
@@ -338,8 +339,6 @@ class Stdlib:
                         child = getattr(node, field, None)
                         if isinstance(child, list):
                             visit([c for c in child if isinstance(c, (ast.stmt, ast.excepthandler))])
-                    if isinstance(node, ast.ExceptHandler):
-                        visit(node.body)
                     if isinstance(node, ast.Match):
                         for case in node.cases:
                             visit(case.body)
@@ -424,9 +423,7 @@ def compile_sourceless(source: Path, dest: Path) -> None:
 
 
 def copy_venv(venv: Path, out: Path) -> None:
-    site = Path(sysconfig.get_path("purelib", vars={"base": str(venv), "platbase": str(venv)}))
-    if not site.is_dir():
-        site = next(venv.glob("lib/python*/site-packages"))
+    site = next(venv.glob("lib/python*/site-packages"))
 
     def ignore(directory: str, names: list[str]) -> set[str]:
         skipped = set()
@@ -444,7 +441,7 @@ def copy_venv(venv: Path, out: Path) -> None:
     install(str(venv / "bin" / "python"), out)
 
 
-def etc(out: Path, libs: set[str]) -> None:
+def etc(out: Path) -> None:
     (out / "etc").mkdir(exist_ok=True)
     for name, text in ETC.items():
         (out / "etc" / name).write_text(text)
@@ -460,8 +457,6 @@ def etc(out: Path, libs: set[str]) -> None:
     for conf in [out / "etc/ld.so.conf", out / "etc/ld.so.conf.d"]:
         shutil.rmtree(conf) if conf.is_dir() else conf.unlink(missing_ok=True)
     # OpenSSL reads its config at start-up; keep the base's (a symlink into /etc/ssl on Debian)
-    import ssl  # noqa: PLC0415 (only here)
-
     openssl_dir = Path(ssl.get_default_verify_paths().openssl_cafile).parent
     if (openssl_dir / "openssl.cnf").exists():
         install(str(openssl_dir / "openssl.cnf"), out)
@@ -490,7 +485,7 @@ def assemble(venv: Path, out: Path, modules: dict[str, tuple[Path, str]]) -> Non
         libs.update(str(Path(d) / name) for d in dirs if (Path(d) / name).exists())
     for lib in sorted(libs):
         install(lib, out)
-    etc(out, libs)
+    etc(out)
     say(f"{len(modules)} stdlib modules ({len(extensions)} extension modules), {len(libs)} shared libraries")
 
 
