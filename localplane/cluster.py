@@ -31,6 +31,7 @@ class Cluster:
 
     def __init__(self, control_plane: plane.ControlPlane, net: network.NodeNetwork | None,
                  the_node: node.Node | None) -> None:
+        self.lock = node.MachineLock()
         self.plane = control_plane
         self.network = net
         self.node = the_node
@@ -38,9 +39,10 @@ class Cluster:
 
     @classmethod
     def start(cls, workdir: Path, *, with_node: bool = True, bins: binaries_.Binaries | None = None,
-              timeout: float = 120.0) -> Cluster:
+              timeout: float = 120.0, machine_wait: float = 1800.0) -> Cluster:
         """Start the plane, then (with_node) the network, containerd + kubelet, and import the images.
 
+        With a node, first waits (up to machine_wait s) for another local node on this machine to stop.
         Raises BinariesMissing, ImagesMissing (run `make binaries` / `make images`), ControlPlaneError,
         NetworkError or NodeError, after stopping whatever had started.
         """
@@ -48,9 +50,17 @@ class Cluster:
         workdir.mkdir(parents=True, exist_ok=True)
         if with_node and (absent := images.missing()):
             raise images.ImagesMissing(f"images not built: {', '.join(absent)}; run `make images`")
+        lock = node.MachineLock()
+        if with_node:
+            lock.acquire(timeout=machine_wait)
         started = time.monotonic()
-        the_plane = plane.ControlPlane.start(workdir, bins=bins, timeout=timeout, scheduler=with_node)
+        try:
+            the_plane = plane.ControlPlane.start(workdir, bins=bins, timeout=timeout, scheduler=with_node)
+        except BaseException:
+            lock.release()
+            raise
         cluster = cls(the_plane, None, None)
+        cluster.lock = lock
         atexit.register(cluster.stop)
         cluster.timings["control plane"] = time.monotonic() - started
         if not with_node:
@@ -78,12 +88,17 @@ class Cluster:
 
     def stop(self) -> None:
         """Node, network, plane, in that order. Safe to call twice."""
-        if self.node is not None:
-            self.node.stop()
-        if self.network is not None:
-            self.network.stop()
-        self.plane.stop()
-        atexit.unregister(self.stop)
+        try:
+            if self.node is not None:
+                self.node.stop()
+        finally:
+            try:
+                if self.network is not None:
+                    self.network.stop()
+            finally:
+                self.plane.stop()
+                self.lock.release()
+                atexit.unregister(self.stop)
 
     def __enter__(self) -> Cluster:
         return self

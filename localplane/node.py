@@ -41,6 +41,42 @@ class NodeError(component.ComponentError):
     """The node could not start, or did not become Ready; the message ends with the log tail."""
 
 
+class MachineLock:
+    """One node per machine: an abstract Unix socket bound while a node runs (no file, and the kernel
+    frees it when the process dies). A second cluster waits for the first to stop instead of failing
+    on its bridge or cgroups: test sessions on one machine take turns."""
+
+    NAME = b"\0kube-elector-node"
+
+    def __init__(self) -> None:
+        self._sock: socket.socket | None = None
+
+    def acquire(self, *, timeout: float) -> float:
+        """Block until the node is ours; return the seconds waited. NodeError after timeout."""
+        started = time.monotonic()
+        next_note = started
+        while True:
+            sock = socket.socket(socket.AF_UNIX)
+            try:
+                sock.bind(self.NAME)
+                self._sock = sock
+                return time.monotonic() - started
+            except OSError:
+                sock.close()
+            now = time.monotonic()
+            if now - started > timeout:
+                raise NodeError(f"another local node kept this machine for {timeout:.0f} s; stop it first")
+            if now >= next_note:
+                component.say("another local node runs on this machine; waiting for it to stop...")
+                next_note = now + 30
+            time.sleep(0.5)
+
+    def release(self) -> None:
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+
+
 class Node:
     """`Node(workdir, control_plane, net).start()`, then `.stop()`; `ctr(...)` runs ctr against it."""
 
