@@ -6,11 +6,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from typing import Callable, Union
+from typing import Callable, Optional, Union
 
+from elector import apimetrics
 from elector import election
 from elector import httpserver
 from elector import metrics as metricses
+from elector import procmetrics
 from elector import settings
 from elector import status
 
@@ -29,11 +31,13 @@ class Api:
         *,
         on_release: Callable[[], None],
         heartbeat: float = HEARTBEAT_SECONDS,
+        api_metrics: Optional[apimetrics.ApiMetrics] = None,
     ) -> None:
         self.elector = elector
         self.board = board
         self.on_release = on_release
         self.heartbeat = heartbeat
+        self.api_metrics = api_metrics or apimetrics.ApiMetrics()
         self.subscribers = 0
 
     def _current(self) -> dict[str, object]:
@@ -122,8 +126,9 @@ class Api:
         view = self.elector.view()
         text = metricses.render(self.elector.metrics, name=self.elector.config.name,
                                 is_leader=view.is_leader, has_leader=bool(view.leader))
-        text += (f"# HELP elector_sse_subscribers Open SSE streams.\n# TYPE elector_sse_subscribers gauge\n"
-                 f'elector_sse_subscribers{{name="{self.elector.config.name}"}} {self.subscribers}\n')
+        text += "\n".join(metricses.family("elector_sse_subscribers", "gauge", "Open SSE streams.",
+                                           [({"name": self.elector.config.name}, self.subscribers)])) + "\n"
+        text += self.api_metrics.render() + procmetrics.render()
         return httpserver.text_reply(text, content_type="text/plain; version=0.0.4; charset=utf-8")
 
 

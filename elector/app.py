@@ -1,4 +1,6 @@
-"""Wiring: credentials -> client -> Lease lock -> elector; the HTTP servers; signals and shutdown.
+"""Wiring: credentials -> clients -> Lease lock (with our Pod as owner) -> elector -> Events; the HTTP
+servers; signals and shutdown. Each API client has its own connection, so that neither Events nor the
+leader label can delay a renewal; all of them count into one `ApiMetrics`.
 
 Shutdown on SIGTERM/SIGINT: stop claiming leadership, optionally wait (bounded by
 --release-timeout) for the app's POST /release while the Lease stays renewed, then release the Lease
@@ -14,14 +16,18 @@ import signal
 from typing import Mapping, Optional
 
 from elector import api
+from elector import apimetrics
 from elector import apphealth
 from elector import clock as clocks
 from elector import election
+from elector import events
 from elector import httpclient
 from elector import httpserver
 from elector import kubeconfig
 from elector import leaselock
+from elector import owners
 from elector import podlabel
+from elector import recorder
 from elector import settings as settingses
 from elector import status
 
@@ -32,7 +38,7 @@ logger = logging.getLogger("elector.app")
 
 def _credentials(cfg: settingses.Settings, env: Mapping[str, str], clock: clocks.Clock) -> kubeconfig.Credentials:
     if cfg.kubeconfig:
-        return kubeconfig.from_kubeconfig(cfg.kubeconfig, now=clock.now)
+        return kubeconfig.from_kubeconfig(list(cfg.kubeconfig), now=clock.now)
     return kubeconfig.in_cluster(env, sa_dir=cfg.service_account_dir, now=clock.now)
 
 
@@ -45,9 +51,19 @@ async def run(cfg: settingses.Settings, env: Optional[Mapping[str, str]] = None)
     clock = clocks.MonotonicClock()
     election_cfg = cfg.election
     creds = _credentials(cfg, env, clock)
-    client = httpclient.Client(creds.server, ssl_context=creds.ssl_context, token=creds.token,
-                               timeout=election_cfg.request_timeout)
-    lock = leaselock.LeaseLock(client, namespace=election_cfg.namespace, name=election_cfg.name)
+    api_metrics = apimetrics.ApiMetrics()
+    observer = api_metrics.observer(creds.server.split("://", 1)[-1])
+
+    def api_client() -> httpclient.Client:
+        return httpclient.Client(creds.server, ssl_context=creds.ssl_context, token=creds.token,
+                                 timeout=election_cfg.request_timeout, observer=observer)
+
+    client = api_client()
+    owner = owners.pod_reference(cfg.pod_name, cfg.pod_uid)
+    if owner is None and cfg.pod_uid:
+        logger.warning("POD_UID is not a Pod's uid: the Lease will not be owned by this pod",
+                       extra={"fields": {"pod_uid": cfg.pod_uid}})
+    lock = leaselock.LeaseLock(client, namespace=election_cfg.namespace, name=election_cfg.name, owner=owner)
     background: list[asyncio.Future[None]] = []
 
     health: Optional[apphealth.AppHealth] = None
@@ -58,11 +74,16 @@ async def run(cfg: settingses.Settings, env: Optional[Mapping[str, str]] = None)
                                      eligible=health.ok if health else (lambda: True))
     board = status.Board(clock)
     elector.add_listener(board.publish)
+    event_client = api_client()
+    events_out = recorder.Recorder(event_client, namespace=election_cfg.namespace, lease=election_cfg.name,
+                                   instance=election_cfg.identity, clock=clock, metrics=elector.metrics)
+    elector.add_acquisition_listener(lambda acquired: events_out.record(
+        events.became_leader(election_cfg.identity, term=acquired.term, cause=acquired.cause,
+                             previous=acquired.previous), lease_uid=acquired.lease_uid))
+    background.append(asyncio.ensure_future(events_out.run()))
     labeler: Optional[podlabel.LeaderLabel] = None
     if cfg.leader_label:
-        label_client = httpclient.Client(creds.server, ssl_context=creds.ssl_context, token=creds.token,
-                                         timeout=election_cfg.request_timeout)
-        labeler = podlabel.LeaderLabel(label_client, namespace=cfg.pod_namespace, pod=cfg.pod_name,
+        labeler = podlabel.LeaderLabel(api_client(), namespace=cfg.pod_namespace, pod=cfg.pod_name,
                                        clock=clock, retry=election_cfg.retry_period)
         elector.add_listener(labeler.on_view)
         background.append(asyncio.ensure_future(labeler.run()))
@@ -75,7 +96,7 @@ async def run(cfg: settingses.Settings, env: Optional[Mapping[str, str]] = None)
         if not stopping.is_set():
             elector.request_release()
 
-    routes = api.Api(elector, board, on_release=on_release)
+    routes = api.Api(elector, board, on_release=on_release, api_metrics=api_metrics)
     listeners = [("--probe-address", cfg.probe_host, cfg.probe_port, routes.probes),
                  ("--http", cfg.http_host, cfg.http_port, routes.app)]
     if cfg.metrics_host is not None and cfg.metrics_port is not None:
@@ -91,6 +112,7 @@ async def run(cfg: settingses.Settings, env: Optional[Mapping[str, str]] = None)
         loop.add_signal_handler(signum, stopping.set)
     logger.info("started", extra={"fields": {
         "identity": election_cfg.identity, "lease": election_cfg.describe(), "server": creds.server,
+        "owner": f"pod/{owner['name']}" if owner else "none",
         "http": f"{cfg.http_host}:{cfg.http_port}", "probes": f"{cfg.probe_host}:{cfg.probe_port}",
         "lease_duration": election_cfg.lease_duration, "renew_deadline": election_cfg.renew_deadline,
         "retry_period": election_cfg.retry_period}})
@@ -119,13 +141,14 @@ async def run(cfg: settingses.Settings, env: Optional[Mapping[str, str]] = None)
         logger.warning("election loop did not stop; releasing anyway")
     if was_leading or elector.holds_lease():
         await elector.release()
-    if labeler is not None:
-        with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(labeler.flush(), election_cfg.request_timeout)
+    flushes = [events_out.flush()] + ([labeler.flush()] if labeler is not None else [])
+    with contextlib.suppress(asyncio.TimeoutError):
+        await asyncio.wait_for(asyncio.gather(*flushes), election_cfg.request_timeout)
     for task in background:
         task.cancel()
     for server in servers:
         server.close()
     await client.close()
+    await event_client.close()
     logger.info("stopped")
     return 0

@@ -7,6 +7,8 @@ Rules (see docs/elector.md):
   step down the moment that passes, whatever the API server does.
 - Followers watch the Lease: a release (holder "") or a deletion wakes them at once; otherwise they
   sleep until the observed expiry, or poll every retry period (with jitter) while the watch is down.
+  Once the observed Lease has expired without a renewal they could see, they report no leader.
+- Every candidate's Pod owns the Lease (owners.py); a follower adds its own when it is missing.
 - We never stop competing: losing leadership just makes us a follower again.
 """
 from __future__ import annotations
@@ -20,11 +22,12 @@ from typing import Awaitable, Callable, Optional
 
 from elector import clock as clocks
 from elector import lock as locks
+from elector import logs
 from elector import metrics as metricses
 from elector import record
 from elector import settings
 
-__all__ = ["LeaderElector", "View"]
+__all__ = ["LeaderElector", "View", "Acquisition"]
 
 logger = logging.getLogger("elector.election")
 
@@ -43,6 +46,17 @@ class View:
     def key(self) -> tuple[object, ...]:
         """The part whose change is an event (valid_until moves on every renewal and is not one)."""
         return (self.leader, self.is_leader, self.term, self.fencing_token)
+
+
+@dataclasses.dataclass(frozen=True)
+class Acquisition:
+    """How a term of ours began, for the Event: `cause` is "created" (no Lease), "released" (free
+    Lease; `previous` is the last holder we saw, if any) or "expired" (`previous` stopped renewing)."""
+
+    term: int
+    cause: str
+    previous: str
+    lease_uid: str
 
 
 Listener = Callable[[View], object]
@@ -68,10 +82,13 @@ class LeaderElector:
         self._rng = rng or random.Random()
         self._eligible = eligible
         self._listeners: list[Listener] = []
+        self._acquisition_listeners: list[Callable[[Acquisition], object]] = []
         # What we observed: the record, and when (our monotonic clock) it last changed.
         self._observed: Optional[locks.Observed] = None
         self._observed_at = 0.0
         self._ever_observed = False
+        self._last_holder = ""  # the last non-empty holder seen (who released, when the Lease is free)
+        self._adopt_after = 0.0  # no attempt to join the Lease's owners before this (after a failure)
         # Our own term.
         self._leading = False
         self._resigning = False
@@ -94,6 +111,8 @@ class LeaderElector:
         holder = self._observed.record.holder_identity if self._observed else ""
         if holder == self.config.identity and not is_leader:
             holder = ""  # never let the app read its own name unless it really leads
+        if holder and not is_leader and not self._lease_valid(now):
+            holder = ""  # expired without a renewal we could see (API unreachable, leader gone)
         term = self._observed.record.leader_transitions if (self._observed and holder) else None
         if is_leader:
             term = self._term
@@ -109,6 +128,10 @@ class LeaderElector:
     def add_listener(self, listener: Listener) -> None:
         """`listener(view)` is called synchronously after every change of state."""
         self._listeners.append(listener)
+
+    def add_acquisition_listener(self, listener: Callable[[Acquisition], object]) -> None:
+        """`listener(acquisition)` is called synchronously when a term of ours begins."""
+        self._acquisition_listeners.append(listener)
 
     def holds_lease(self) -> bool:
         """True if the last record we saw names us as holder (we may have to release it)."""
@@ -152,7 +175,7 @@ class LeaderElector:
             rec = record.released(obs.record, now=self.clock.wall())
             written = await clocks.race_timeout(self.clock, self.lock.update(rec), self.config.request_timeout)
         except (locks.LockError, asyncio.TimeoutError) as exc:
-            logger.warning("release failed", extra={"fields": {"error": str(exc), "was_leading": was_leading}})
+            logger.warning("release failed", extra={"fields": {**logs.error_fields(exc), "was_leading": was_leading}})
             return False
         self._observe(written)
         logger.info("released the Lease", extra={"fields": {"was_leading": was_leading}})
@@ -181,6 +204,7 @@ class LeaderElector:
         now = self.clock.now()
         if self._release_requested.is_set():
             self._release_requested.clear()  # nothing to hand over
+        await self._join_owners()
         if now < self._not_before or self._resigning or not self._eligible():
             await self._sleep_follower(max(self._not_before, now + self._jittered()))
             return
@@ -191,11 +215,12 @@ class LeaderElector:
             acquired = await self._try_acquire_or_renew()
         except locks.LockError as exc:
             self.metrics.acquire_errors += 1
-            logger.debug("acquire attempt failed", extra={"fields": {"error": str(exc)}})
+            logger.debug("acquire attempt failed", extra={"fields": logs.error_fields(exc)})
             await self._sleep_follower(self.clock.now() + self._jittered())
             return
         if acquired:
             return
+        await self._join_owners()  # right after the read: its resourceVersion is fresh
         now = self.clock.now()
         if self._watch_ok and self._held_by_other(now):
             await self._sleep_follower(self._expiry())
@@ -220,12 +245,31 @@ class LeaderElector:
         except locks.LockError as exc:
             self.metrics.renew_errors += 1
             left = self._valid_until - self.clock.now()
-            logger.warning("renew failed", extra={"fields": {"error": str(exc), "claim_left_s": round(left, 3)}})
+            logger.warning("renew failed", extra={"fields": {**logs.error_fields(exc), "claim_left_s": round(left, 3)}})
             # retry after a retry period, or step down (the deadline loop does it) when the claim ends
             self._next_renew = self.clock.now() + self.config.retry_period
             return
         if not renewed and self._leading:
             self._step_down("the Lease was taken by someone else")
+
+    async def _join_owners(self) -> None:
+        """A follower whose Pod is not yet an owner of the Lease adds it (one PUT per join).
+
+        A leader needs none of this: its writes carry the reference. After a failure, wait a lease duration.
+        """
+        if self._resigning or self._observed is None or self._observed.owned or self.clock.now() < self._adopt_after:
+            return
+        try:
+            obs = await clocks.race_timeout(self.clock, self.lock.adopt(), self.config.request_timeout)
+        except locks.LeaseNotFound:
+            return  # deleted meanwhile: whoever creates it next adds itself
+        except (locks.LockError, asyncio.TimeoutError) as exc:
+            self._adopt_after = self.clock.now() + self.config.lease_duration
+            logger.warning("could not add this pod to the owners of the Lease",
+                           extra={"fields": logs.error_fields(exc)})
+            return
+        logger.info("this pod now owns the Lease too", extra={"fields": {"resource_version": obs.resource_version}})
+        self._observe(obs)
 
     async def _sleep_follower(self, until: float) -> None:
         """Sleep until `until` or a watch event (one that came during the last attempt counts too)."""
@@ -233,13 +277,19 @@ class LeaderElector:
         self._wakeup.clear()
 
     async def _deadline_loop(self) -> None:
-        """Step down exactly when the claim expires, even while a renewal hangs."""
+        """Step down exactly when the claim expires, even while a renewal hangs; as a follower, tell the
+        listeners when the observed Lease expires (the view has no leader from then on)."""
         while True:
             self._changed.clear()
             if self._leading:
                 await clocks.wait_until(self.clock, self._changed, self._valid_until)
                 if self._leading and self.clock.now() >= self._valid_until:
                     self._step_down("renew deadline passed")
+            elif self._held_by_other(self.clock.now()):
+                if not await clocks.wait_until(self.clock, self._changed, self._expiry()):
+                    logger.info("the Lease expired without a renewal seen here: no leader", extra={"fields": {
+                        "holder": self._observed.record.holder_identity if self._observed else ""}})
+                    self._notify()
             else:
                 await self._changed.wait()
 
@@ -255,7 +305,7 @@ class LeaderElector:
                     self._observe(obs)
                     self._wakeup.set()  # the follower loop recomputes (no API call while held)
             except locks.LockError as exc:
-                logger.debug("watch failed", extra={"fields": {"error": str(exc)}})
+                logger.debug("watch failed", extra={"fields": logs.error_fields(exc)})
             self._watch_ok = False
             self._wakeup.set()
             await self.clock.sleep(self._jittered())
@@ -271,7 +321,7 @@ class LeaderElector:
         if obs is None:
             self._observe(None)
             self._step_down("the Lease was deleted")
-        elif obs.record.holder_identity != self.config.identity and _newer(obs.resource_version, ours):
+        elif obs.record.holder_identity != self.config.identity and locks.newer(obs.resource_version, ours):
             self._observe(obs)  # first, so the app sees one change: straight to the new holder
             self._step_down(f"the Lease was written by {obs.record.holder_identity or 'a release'}")
 
@@ -299,7 +349,7 @@ class LeaderElector:
                 self._renewed(await call(self.lock.update(rec)), sent)
                 return True
             except locks.LockError as exc:
-                logger.debug("optimistic renew failed, trying the slow path", extra={"fields": {"error": str(exc)}})
+                logger.debug("optimistic renew failed, trying the slow path", extra={"fields": logs.error_fields(exc)})
                 self.metrics.slowpath += 1
 
         # 2. Get the Lease, or create it.
@@ -320,7 +370,7 @@ class LeaderElector:
                 created = await call(self.lock.create(rec))
             except locks.LeaseConflict:
                 return False
-            self._began(created, sent)
+            self._began(created, sent, cause="created", previous="")
             return True
 
         # 3. Record what we saw; its change restarts the expiry countdown.
@@ -356,13 +406,15 @@ class LeaderElector:
             return False
         if continuing:
             self._renewed(written, sent)
+        elif held:
+            self._began(written, sent, cause="expired", previous=held)
         else:
-            self._began(written, sent)
+            self._began(written, sent, cause="released", previous=self._last_holder)
         return True
 
     # ---------------------------------------------------------------- state changes
 
-    def _began(self, obs: locks.Observed, sent: float) -> None:
+    def _began(self, obs: locks.Observed, sent: float, *, cause: str, previous: str) -> None:
         self._observe(obs)
         self._leading = True
         self._valid_until = sent + self.config.renew_deadline
@@ -371,8 +423,14 @@ class LeaderElector:
         self._fencing_token = obs.resource_version
         self.metrics.acquisitions += 1
         logger.info("became leader", extra={"fields": {
-            "term": self._term, "fencing_token": self._fencing_token}})
+            "term": self._term, "fencing_token": self._fencing_token, "cause": cause, "previous": previous}})
         self._notify()
+        acquisition = Acquisition(term=self._term, cause=cause, previous=previous, lease_uid=obs.uid)
+        for listener in list(self._acquisition_listeners):
+            try:
+                listener(acquisition)
+            except Exception:  # a listener must not break the election
+                logger.exception("acquisition listener failed")
 
     def _renewed(self, obs: locks.Observed, sent: float) -> None:
         self._observe(obs)
@@ -408,6 +466,7 @@ class LeaderElector:
         new_holder = obs.record.holder_identity
         if new_holder != old_holder:
             if new_holder:
+                self._last_holder = new_holder
                 self.metrics.leader_changes += 1
             logger.info("observed holder", extra={"fields": {"holder": new_holder, "previous": old_holder,
                                                           "transitions": obs.record.leader_transitions}})
@@ -441,7 +500,3 @@ class LeaderElector:
         """client-go wait.Jitter: retry period plus up to 1.2 x itself."""
         return self.config.retry_period * (1 + self._rng.random() * settings.JITTER_FACTOR)
 
-
-def _newer(candidate: str, than: str) -> bool:
-    """True if resourceVersion `candidate` is known to be newer than `than` (both integers)."""
-    return candidate.isascii() and candidate.isdigit() and than.isascii() and than.isdigit() and int(candidate) > int(than)

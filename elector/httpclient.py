@@ -10,12 +10,21 @@ import asyncio
 import dataclasses
 import json
 import ssl
+import time
 import urllib.parse
 from typing import Any, AsyncIterator, Callable, Optional
 
-__all__ = ["Client", "Response", "TransportError"]
+__all__ = ["Client", "Response", "TransportError", "Observer", "describe"]
 
 _MAX_HEADER_LINES = 100
+
+# Called once per request: (method, code or "<error>" as client-go labels a failure below HTTP, seconds).
+Observer = Callable[[str, str, float], None]
+
+
+def describe(exc: BaseException) -> str:
+    """`Type: message`, or just `Type` for the exceptions that have no message (a timeout has none)."""
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
 
 class TransportError(Exception):
@@ -51,6 +60,7 @@ class Client:
         ssl_context: Optional[ssl.SSLContext] = None,
         token: Optional[Callable[[], str]] = None,
         timeout: float = 10.0,
+        observer: Optional[Observer] = None,
     ) -> None:
         parsed = urllib.parse.urlsplit(base_url)
         if parsed.scheme not in ("http", "https") or not parsed.hostname:
@@ -63,6 +73,7 @@ class Client:
         self.prefix = parsed.path.rstrip("/")
         self.token = token
         self.timeout = timeout
+        self.observer = observer
         self._host_header = parsed.netloc.rsplit("@", 1)[-1]
         self._idle: Optional[_Connection] = None
         self._lock = asyncio.Lock()
@@ -75,7 +86,7 @@ class Client:
                 self.timeout,
             )
         except (OSError, asyncio.TimeoutError, ssl.SSLError) as exc:
-            raise TransportError(f"connect {self.host}:{self.port}: {exc or type(exc).__name__}") from exc
+            raise TransportError(f"connect {self.host}:{self.port}: {describe(exc)}") from exc
         return _Connection(reader, writer)
 
     def _head(self, method: str, path: str, headers: dict[str, str]) -> bytes:
@@ -95,6 +106,20 @@ class Client:
         content_type: str = "application/json",
     ) -> Response:
         """One request/response; `TransportError` if it fails below HTTP (any status is returned)."""
+        started = time.monotonic()
+        try:
+            response = await self._request(method, path, json_body=json_body, content_type=content_type)
+        except TransportError:
+            self._observe(method, "<error>", started)
+            raise
+        self._observe(method, str(response.status), started)
+        return response
+
+    def _observe(self, method: str, code: str, started: float) -> None:
+        if self.observer is not None:
+            self.observer(method, code, time.monotonic() - started)
+
+    async def _request(self, method: str, path: str, *, json_body: Any, content_type: str) -> Response:
         headers: dict[str, str] = {}
         body = b""
         if json_body is not None:
@@ -118,7 +143,7 @@ class Client:
                     conn.close()
                     if reused and attempt == 1 and not isinstance(exc, asyncio.TimeoutError):
                         continue  # the server closed an idle kept-alive connection: retry once, fresh
-                    raise TransportError(f"{method} {path}: {exc or type(exc).__name__}") from exc
+                    raise TransportError(f"{method} {path}: {describe(exc)}") from exc
                 if keep:
                     self._idle = conn
                 else:
@@ -131,10 +156,20 @@ class Client:
 
         Raises `TransportError` for a non-200 status, a broken connection, or `idle_timeout` of silence.
         """
-        conn = await self._connect()
+        started = time.monotonic()
+        try:
+            conn = await self._connect()
+        except TransportError:
+            self._observe("WATCH", "<error>", started)
+            raise
         try:
             conn.writer.write(self._head("GET", path, {}))
-            status, headers = await _within(_read_head(conn.reader), self.timeout)
+            try:
+                status, headers = await _within(_read_head(conn.reader), self.timeout)
+            except Exception:
+                self._observe("WATCH", "<error>", started)
+                raise
+            self._observe("WATCH", str(status), started)
             if status != 200:
                 body = await _within(_read_body(conn.reader, headers), self.timeout)
                 raise TransportError(f"watch {path}: HTTP {status}: {body[:200]!r}")
@@ -151,7 +186,7 @@ class Client:
                     if line.strip():
                         yield line
         except (OSError, asyncio.IncompleteReadError, asyncio.TimeoutError, ssl.SSLError, ValueError) as exc:
-            raise TransportError(f"watch {path}: {exc or type(exc).__name__}") from exc
+            raise TransportError(f"watch {path}: {describe(exc)}") from exc
         finally:
             conn.close()
 

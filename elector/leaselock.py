@@ -3,6 +3,11 @@
 HTTP 404 -> `LeaseNotFound`, 409 -> `LeaseConflict`, anything else that is not 2xx, and transport
 failures -> `LockError`. Like client-go, `update` PUTs the object last read or written, so every
 update carries the resourceVersion it saw (optimistic concurrency).
+
+Every write carries this candidate's Pod as an ownerReference (owners.py): creating and renewing cost
+nothing extra; a follower joining an existing Lease pays one PUT (`adopt`). A watch event that changed
+only the metadata of the object we last wrote (another candidate joining, the garbage collector
+pruning a deleted Pod) becomes the base of our next update, so those writes cost the leader no 409.
 """
 from __future__ import annotations
 
@@ -13,6 +18,7 @@ from typing import Any, AsyncIterator, Optional
 
 from elector import httpclient
 from elector import lock as locks
+from elector import owners
 from elector import record
 
 __all__ = ["LeaseLock"]
@@ -21,13 +27,16 @@ WATCH_SECONDS = (240, 300)  # server-side watch timeout, randomised like client-
 
 
 class LeaseLock:
-    def __init__(self, client: httpclient.Client, *, namespace: str, name: str) -> None:
+    def __init__(self, client: httpclient.Client, *, namespace: str, name: str,
+                 owner: Optional[owners.OwnerReference] = None) -> None:
         self.client = client
         self.namespace = namespace
         self.name = name
+        self.owner = owner
         self._collection = f"/apis/coordination.k8s.io/v1/namespaces/{urllib.parse.quote(namespace)}/leases"
         self._path = f"{self._collection}/{urllib.parse.quote(name)}"
-        self._lease: Optional[dict[str, Any]] = None
+        self._lease: Optional[dict[str, Any]] = None  # the base of `update`: last read or written
+        self._latest: Optional[dict[str, Any]] = None  # the newest seen, watch included (for `adopt`)
 
     def describe(self) -> str:
         return f"{self.namespace}/{self.name}"
@@ -51,9 +60,12 @@ class LeaseLock:
             raise locks.LockError(f"{method} lease {self.describe()}: not an object")
         return obj
 
+    def _keep(self, lease: dict[str, Any]) -> locks.Observed:
+        self._lease = self._latest = lease
+        return self._observed(lease)
+
     async def get(self) -> locks.Observed:
-        self._lease = await self._call("GET", self._path)
-        return _observed(self._lease)
+        return self._keep(await self._call("GET", self._path))
 
     async def create(self, rec: record.LeaderElectionRecord) -> locks.Observed:
         body = {
@@ -62,15 +74,37 @@ class LeaseLock:
             "metadata": {"name": self.name, "namespace": self.namespace},
             "spec": record.spec_from_record(rec),
         }
-        self._lease = await self._call("POST", self._collection, body)
-        return _observed(self._lease)
+        return self._keep(await self._call("POST", self._collection, owners.stamped(body, self.owner)))
 
     async def update(self, rec: record.LeaderElectionRecord) -> locks.Observed:
         if self._lease is None:
             raise locks.LockError("lease not initialized, call get or create first")
-        body = dict(self._lease, spec=record.spec_from_record(rec))
-        self._lease = await self._call("PUT", self._path, body)
-        return _observed(self._lease)
+        body = owners.stamped(dict(self._lease, spec=record.spec_from_record(rec)), self.owner)
+        return self._keep(await self._call("PUT", self._path, body))
+
+    async def adopt(self) -> locks.Observed:
+        """PUT the newest Lease seen with our Pod added to its owners, spec as it was; on a 409 read it
+        again and retry (three tries). Usually one PUT: a candidate adopts right after reading."""
+        for attempt in range(3):
+            if self._latest is None or attempt:
+                self._latest = await self._call("GET", self._path)
+            if owners.owned(self._latest, self.owner):
+                return self._keep(self._latest)
+            try:
+                return self._keep(await self._call("PUT", self._path, owners.stamped(self._latest, self.owner)))
+            except locks.LeaseConflict:
+                continue
+        raise locks.LeaseConflict(f"lease {self.describe()}: the Lease kept changing while adding our owner")
+
+    def _seen(self, lease: dict[str, Any]) -> None:
+        """Note a watched object: the newest for `adopt`; the base of `update` if only its metadata changed."""
+        rv = str((lease.get("metadata") or {}).get("resourceVersion", ""))
+        if self._latest is None or locks.newer(rv, _version(self._latest)) or _uid(lease) != _uid(self._latest):
+            self._latest = lease
+        base = self._lease
+        if (base is not None and _uid(lease) == _uid(base) and locks.newer(rv, _version(base))
+                and record.canonical(lease.get("spec")) == record.canonical(base.get("spec"))):
+            self._lease = lease
 
     async def watch(self) -> AsyncIterator[Optional[locks.Observed]]:
         query = urllib.parse.urlencode({
@@ -84,24 +118,33 @@ class LeaseLock:
                 event = json.loads(line)
                 kind, obj = event.get("type"), event.get("object") or {}
                 if kind in ("ADDED", "MODIFIED"):
-                    yield _observed(obj)
+                    self._seen(obj)
+                    yield self._observed(obj)
                 elif kind == "DELETED":
+                    self._latest = None
                     yield None
                 elif kind == "ERROR":
                     raise locks.LockError(f"watch lease {self.describe()}: {obj.get('message', obj)}")
         except (httpclient.TransportError, ValueError) as exc:
             raise locks.LockError(str(exc)) from exc
 
+    def _observed(self, obj: dict[str, Any]) -> locks.Observed:
+        spec = obj.get("spec") or {}
+        return locks.Observed(
+            record=record.record_from_spec(spec),
+            raw=record.canonical(spec),
+            resource_version=_version(obj),
+            uid=_uid(obj),
+            owned=owners.owned(obj, self.owner),
+        )
 
-def _observed(obj: dict[str, Any]) -> locks.Observed:
-    meta = obj.get("metadata") or {}
-    spec = obj.get("spec") or {}
-    return locks.Observed(
-        record=record.record_from_spec(spec),
-        raw=record.canonical(spec),
-        resource_version=str(meta.get("resourceVersion", "")),
-        uid=str(meta.get("uid", "")),
-    )
+
+def _version(obj: dict[str, Any]) -> str:
+    return str((obj.get("metadata") or {}).get("resourceVersion", ""))
+
+
+def _uid(obj: dict[str, Any]) -> str:
+    return str((obj.get("metadata") or {}).get("uid", ""))
 
 
 def _message(response: httpclient.Response) -> str:

@@ -9,17 +9,21 @@ from typing import AsyncIterator, Optional, Protocol
 
 from elector import record
 
-__all__ = ["Observed", "Lock", "LockError", "LeaseNotFound", "LeaseConflict"]
+__all__ = ["Observed", "Lock", "LockError", "LeaseNotFound", "LeaseConflict", "newer"]
 
 
 @dataclasses.dataclass(frozen=True)
 class Observed:
-    """A Lease as read or written: its record, the raw spec text (change detection) and metadata."""
+    """A Lease as read or written: its record, the raw spec text (change detection) and metadata.
+
+    `owned` is False only when this candidate's Pod should be, but is not yet, an owner of the Lease.
+    """
 
     record: record.LeaderElectionRecord
     raw: str
     resource_version: str
     uid: str = ""
+    owned: bool = True
 
 
 class LockError(Exception):
@@ -44,8 +48,21 @@ class Lock(Protocol):
     async def update(self, rec: record.LeaderElectionRecord) -> Observed:
         """Replace the spec of the Lease last read or written (its resourceVersion); `LeaseConflict` on 409."""
 
+    async def adopt(self) -> Observed:
+        """Add this candidate's Pod to the Lease's owners, spec untouched; `LeaseNotFound`, `LockError`."""
+
     def watch(self) -> AsyncIterator[Optional[Observed]]:
         """Changes of the Lease as they happen: an `Observed`, or None when it was deleted. Ends on error."""
 
     def describe(self) -> str:
         """`namespace/name`, for logs."""
+
+
+def newer(candidate: str, than: str) -> bool:
+    """True if resourceVersion `candidate` is known to be newer than `than` (both integers).
+
+    resourceVersions of one object are comparable integers since Kubernetes 1.35 (KEP-5504); anything
+    else is "not known to be newer".
+    """
+    return (candidate.isascii() and candidate.isdigit() and than.isascii() and than.isdigit()
+            and int(candidate) > int(than))

@@ -1,6 +1,7 @@
 """Logging: one line per event, JSON or text, with the pod and the election in every line.
 
-Call sites pass structured fields as `extra={"fields": {...}}`.
+Call sites pass structured fields as `extra={"fields": {...}}`; an error goes in as
+`extra={"fields": logs.error_fields(exc)}`, so every error line has its type and a message.
 """
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import logging
 import sys
 from typing import Any
 
-__all__ = ["setup"]
+__all__ = ["setup", "error_fields"]
 
 
 class _Formatter(logging.Formatter):
@@ -34,6 +35,15 @@ class _Formatter(logging.Formatter):
             return json.dumps(fields, default=str, separators=(",", ":"))
         head = f'{fields.pop("time")} {fields.pop("level").upper():7} {fields.pop("msg")}'
         return head + "".join(f" {key}={value}" for key, value in fields.items())
+
+
+def error_fields(exc: BaseException) -> dict[str, str]:
+    """`error`: the message, never empty (the type's name when the exception has none, as a timeout);
+    `error_type`: the type of the root cause (`TimeoutError`, `ConnectionRefusedError`, `LeaseConflict`)."""
+    root = exc
+    while root.__cause__ is not None and root.__cause__ is not root:
+        root = root.__cause__
+    return {"error": str(exc) or type(exc).__name__, "error_type": type(root).__name__}
 
 
 def setup(*, fmt: str, level: str, pod: str, election: str) -> None:

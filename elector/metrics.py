@@ -1,14 +1,18 @@
-"""Counters of the election and their Prometheus text exposition (no client library: a few lines).
+"""Counters of the election and the Prometheus text exposition (no client library: a few lines).
 
 Names: client-go's `leader_election_master_status` and `leader_election_slowpath_total`, plus
-`elector_*` series for what client-go does not count.
+`elector_*` series for what client-go does not count. `header`/`sample`/`family` write the text
+format (0.0.4) for every module that exports metrics (apimetrics.py, procmetrics.py).
 """
 from __future__ import annotations
 
 import dataclasses
 import math
+from typing import Iterable, Mapping
 
-__all__ = ["Metrics", "render"]
+__all__ = ["Metrics", "render", "header", "sample", "family"]
+
+EVENT_RESULTS = ("created", "patched", "dropped", "failed")
 
 
 @dataclasses.dataclass
@@ -19,15 +23,46 @@ class Metrics:
     leader_changes: int = 0  # changes of holder this pod observed
     acquisitions: int = 0  # terms this pod started
     lease_transitions: float = math.nan  # spec.leaseTransitions last observed
+    events: dict[str, int] = dataclasses.field(default_factory=lambda: dict.fromkeys(EVENT_RESULTS, 0))
+
+    def count_event(self, result: str) -> None:
+        self.events[result] = self.events.get(result, 0) + 1
 
 
 def _escape(value: str) -> str:
     return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
+def _value(value: float) -> str:
+    if isinstance(value, bool):
+        return str(int(value))
+    if isinstance(value, int):
+        return str(value)
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "+Inf" if value > 0 else "-Inf"
+    return str(int(value)) if value.is_integer() and abs(value) < 1e15 else repr(value)
+
+
+def header(name: str, kind: str, help_text: str) -> list[str]:
+    return [f"# HELP {name} {help_text}", f"# TYPE {name} {kind}"]
+
+
+def sample(name: str, labels: Mapping[str, str], value: float) -> str:
+    """One sample line; the label values are escaped."""
+    shown = ",".join(f'{key}="{_escape(str(val))}"' for key, val in labels.items())
+    return f"{name}{{{shown}}} {_value(value)}" if shown else f"{name} {_value(value)}"
+
+
+def family(name: str, kind: str, help_text: str, samples: Iterable[tuple[Mapping[str, str], float]]) -> list[str]:
+    """A metric family whose samples all carry the family's own name (counters, gauges)."""
+    return header(name, kind, help_text) + [sample(name, labels, value) for labels, value in samples]
+
+
 def render(metrics: Metrics, *, name: str, is_leader: bool, has_leader: bool) -> str:
     """The text exposition format (version 0.0.4) for one election."""
-    label = f'{{name="{_escape(name)}"}}'
+    label = {"name": name}
     rows = [
         ("leader_election_master_status", "gauge",
          "Leader election status of this pod: 0 indicates backup, 1 indicates master.", int(is_leader)),
@@ -48,8 +83,8 @@ def render(metrics: Metrics, *, name: str, is_leader: bool, has_leader: bool) ->
     ]
     lines: list[str] = []
     for metric, kind, help_text, value in rows:
-        lines.append(f"# HELP {metric} {help_text}")
-        lines.append(f"# TYPE {metric} {kind}")
-        shown = "NaN" if isinstance(value, float) and math.isnan(value) else f"{value:g}"
-        lines.append(f"{metric}{label} {shown}")
+        lines += family(metric, kind, help_text, [(label, value)])
+    lines += family("elector_events_total", "counter",
+                    "Events about the Lease by result: created, patched (a repeat), dropped (rate limit), failed.",
+                    [({**label, "result": result}, count) for result, count in sorted(metrics.events.items())])
     return "\n".join(lines) + "\n"

@@ -14,6 +14,8 @@ import re
 import socket
 from typing import Mapping, Optional, Sequence
 
+from elector import kubeconfig as kubeconfigs
+
 __all__ = ["ElectionConfig", "Settings", "SettingsError", "parse", "parse_duration", "format_duration"]
 
 JITTER_FACTOR = 1.2  # client-go wait.Jitter factor: RenewDeadline must exceed 1.2 * RetryPeriod
@@ -106,7 +108,7 @@ class Settings:
     metrics_port: Optional[int] = None
     log_format: str = "text"
     log_level: str = "info"
-    kubeconfig: Optional[str] = None
+    kubeconfig: tuple[str, ...] = ()  # () = in-cluster config; several = merged as kubectl does
     service_account_dir: str = SERVICE_ACCOUNT_DIR
     release_timeout: float = 0.0
     app_health_url: Optional[str] = None
@@ -133,7 +135,8 @@ def _flag_table() -> list[tuple[str, str, str]]:
         ("metrics-address", "", "address of /metrics (default: on --probe-address)"),
         ("log-format", "text", "text or json"),
         ("log-level", "info", "debug, info, warning or error"),
-        ("kubeconfig", "", "kubeconfig file, for running outside a cluster (default: in-cluster config)"),
+        ("kubeconfig", "", "kubeconfig file, for running outside a cluster (default: $KUBECONFIG, "
+                           "else in-cluster config)"),
         ("lease-duration", "15s", "how long a Lease stays valid without renewal"),
         ("renew-deadline", "10s", "the leader steps down if it cannot renew within this"),
         ("retry-period", "2s", "time between renewals and between acquire attempts"),
@@ -221,9 +224,16 @@ def parse(argv: Sequence[str], env: Mapping[str, str]) -> Settings:
         renew_deadline=_duration("renew-deadline", value("renew-deadline")),
         retry_period=_duration("retry-period", value("retry-period")),
     )
-    kubeconfig = value("kubeconfig") or None
-    if kubeconfig and not os.path.isfile(kubeconfig):
-        raise SettingsError(f"--kubeconfig: no such file {kubeconfig!r}")
+    # As kubectl: the flag names one file; else KUBECONFIG, a list whose missing files are skipped.
+    kubeconfig: tuple[str, ...] = ()
+    if value("kubeconfig"):
+        kubeconfig = (value("kubeconfig"),)
+        if not os.path.isfile(kubeconfig[0]):
+            raise SettingsError(f"--kubeconfig: no such file {kubeconfig[0]!r}")
+    elif env.get("KUBECONFIG"):
+        kubeconfig = tuple(kubeconfigs.paths(env["KUBECONFIG"]))
+        if not any(os.path.isfile(path) for path in kubeconfig):
+            raise SettingsError(f"--kubeconfig: no file of KUBECONFIG={env['KUBECONFIG']!r} exists")
     return Settings(
         election=election,
         http_host=http_host,

@@ -17,6 +17,7 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -357,44 +358,44 @@ def _kubepods_dirs() -> list[Path]:
     return sorted(dirs, key=lambda p: len(p.parts), reverse=True)
 
 
-def _kill_cgroup_processes(timeout: float = 10.0) -> None:
-    """SIGKILL every process in a pod's cgroup until none is left."""
+def _kill_until_gone(find: Callable[[], set[int]], *, timeout: float = 10.0) -> bool:
+    """SIGKILL whatever `find()` returns until it returns nothing; False if some survived timeout."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        pids = {int(pid) for d in _kubepods_dirs() for pid in _read_lines(d / "cgroup.procs")}
-        pids.discard(os.getpid())
+        pids = find() - {os.getpid()}
         if not pids:
-            return
+            return True
         for pid in pids:
             try:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
         time.sleep(0.1)
-    component.say("some pod processes survived SIGKILL; their cgroups stay")
+    return False
 
 
-def _kill_by_binary(binary: Path, timeout: float = 10.0) -> None:
-    """SIGKILL the processes running exactly this binary (containerd's shims outlive containerd)."""
+def _kill_cgroup_processes() -> None:
+    """Every process in a pod's cgroup (containers and sandboxes)."""
+    if not _kill_until_gone(lambda: {int(pid) for d in _kubepods_dirs() for pid in _read_lines(d / "cgroup.procs")}):
+        component.say("some pod processes survived SIGKILL; their cgroups stay")
+
+
+def _kill_by_binary(binary: Path) -> None:
+    """The processes running exactly this binary (containerd's shims outlive containerd)."""
     target = str(binary.resolve())
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        pids = []
+
+    def running() -> set[int]:
+        pids = set()
         for proc in Path("/proc").iterdir():
             if proc.name.isdigit():
                 try:
                     if os.readlink(proc / "exe") == target:
-                        pids.append(int(proc.name))
+                        pids.add(int(proc.name))
                 except OSError:
                     continue
-        if not pids:
-            return
-        for pid in pids:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        time.sleep(0.1)
+        return pids
+
+    _kill_until_gone(running)
 
 
 def _unmount_under(root: Path) -> None:
