@@ -245,9 +245,9 @@ def run(args: argparse.Namespace, workdir: Path) -> int:
             keep(the_cluster, view, workdir)
         return 0
     finally:
-        say("\nstopping: node (kubelet, containerd, pods), network, control plane ...")
+        say("\nstopping: node (kube-proxy and its rules, kubelet, containerd, pods), network, control plane ...")
         the_cluster.stop()
-        left = [p for p in (network.POD_BRIDGE, network.SERVICE_BRIDGE) if Path(f"/sys/class/net/{p}").exists()]
+        left = [network.POD_BRIDGE] if Path(f"/sys/class/net/{network.POD_BRIDGE}").exists() else []
         say(f"      left behind: {', '.join(left) if left else 'nothing'}")
 
 

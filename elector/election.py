@@ -399,6 +399,7 @@ class LeaderElector:
         )
 
         # 6. Update with the resourceVersion just read: a 409 means someone wrote first.
+        previous = held or self._last_holder  # before the write: our own write's watch event moves it
         sent = self.clock.now()
         try:
             written = await call(self.lock.update(rec))
@@ -406,10 +407,8 @@ class LeaderElector:
             return False
         if continuing:
             self._renewed(written, sent)
-        elif held:
-            self._began(written, sent, cause="expired", previous=held)
         else:
-            self._began(written, sent, cause="released", previous=self._last_holder)
+            self._began(written, sent, cause="expired" if held else "released", previous=previous)
         return True
 
     # ---------------------------------------------------------------- state changes

@@ -8,10 +8,15 @@ Every write carries this candidate's Pod as an ownerReference (owners.py): creat
 nothing extra; a follower joining an existing Lease pays one PUT (`adopt`). A watch event that changed
 only the metadata of the object we last wrote (another candidate joining, the garbage collector
 pruning a deleted Pod) becomes the base of our next update, so those writes cost the leader no 409.
+
+Once our reference disappears from a Lease that had it, it is never written again: the garbage
+collector removes only references to Pods that are gone, so this process outlived its Pod (a forced
+deletion) and must not keep re-adding a reference the collector keeps removing.
 """
 from __future__ import annotations
 
 import json
+import logging
 import random
 import urllib.parse
 from typing import Any, AsyncIterator, Optional
@@ -23,6 +28,7 @@ from elector import record
 
 __all__ = ["LeaseLock"]
 
+logger = logging.getLogger("elector.leaselock")
 WATCH_SECONDS = (240, 300)  # server-side watch timeout, randomised like client-go reflectors
 
 
@@ -32,7 +38,8 @@ class LeaseLock:
         self.client = client
         self.namespace = namespace
         self.name = name
-        self.owner = owner
+        self._owner = owner
+        self._owned_uid = ""  # the uid of the Lease on which we last saw our reference
         self._collection = f"/apis/coordination.k8s.io/v1/namespaces/{urllib.parse.quote(namespace)}/leases"
         self._path = f"{self._collection}/{urllib.parse.quote(name)}"
         self._lease: Optional[dict[str, Any]] = None  # the base of `update`: last read or written
@@ -60,8 +67,24 @@ class LeaseLock:
             raise locks.LockError(f"{method} lease {self.describe()}: not an object")
         return obj
 
+    @property
+    def owner(self) -> Optional[owners.OwnerReference]:
+        """Our Pod's reference, or None: no POD_UID, or the garbage collector removed it (our Pod is gone)."""
+        return self._owner
+
+    def _note_owner(self, lease: dict[str, Any]) -> None:
+        if self._owner is None:
+            return
+        if owners.owned(lease, self._owner):
+            self._owned_uid = _uid(lease)
+        elif self._owned_uid and self._owned_uid == _uid(lease):
+            logger.warning("our reference was removed from the Lease's owners (the garbage collector does that "
+                           "when our Pod is gone): not adding it again", extra={"fields": {"pod": self._owner["name"]}})
+            self._owner = None
+
     def _keep(self, lease: dict[str, Any]) -> locks.Observed:
         self._lease = self._latest = lease
+        self._note_owner(lease)
         return self._observed(lease)
 
     async def get(self) -> locks.Observed:
@@ -98,6 +121,7 @@ class LeaseLock:
 
     def _seen(self, lease: dict[str, Any]) -> None:
         """Note a watched object: the newest for `adopt`; the base of `update` if only its metadata changed."""
+        self._note_owner(lease)
         rv = str((lease.get("metadata") or {}).get("resourceVersion", ""))
         if self._latest is None or locks.newer(rv, _version(self._latest)) or _uid(lease) != _uid(self._latest):
             self._latest = lease

@@ -103,9 +103,9 @@ def _runtime() -> list[str]:
     return lines
 
 
-def render() -> str:
+def render(*, limit_files: tuple[str, ...] = _CGROUP_LIMITS) -> str:
     lines = _process() + _runtime()
-    limit = memory_limit()
+    limit = memory_limit(limit_files)
     if limit is not None:
         lines += metricses.family("elector_memory_limit_bytes", "gauge",
                                   "Memory limit of the container (cgroup), in bytes.", [({}, limit)])

@@ -104,7 +104,7 @@ def _one(namespace: str, name: str, lease: Optional[dict[str, Any]], pods: list[
             warnings.append(EXPIRED)
         else:
             leading_for = _seconds(rec.acquire_time, now)
-            if not any(c.name == leader and c.ready for c in candidates):
+            if candidates and not any(c.name == leader and c.ready for c in candidates):
                 warnings.append(LEADER_NOT_READY)
         if not candidates:
             warnings.append(NO_CANDIDATES)

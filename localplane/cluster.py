@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from localplane import binaries as binaries_
-from localplane import component, images, network, node, plane
+from localplane import component, images, network, node, plane, proxy
 
 __all__ = ["Cluster", "OVERLAYS", "NAMESPACE"]
 
@@ -35,6 +35,7 @@ class Cluster:
         self.plane = control_plane
         self.network = net
         self.node = the_node
+        self.proxy: proxy.KubeProxy | None = None
         self.timings: dict[str, float] = {}
 
     @classmethod
@@ -68,6 +69,9 @@ class Cluster:
         try:
             step = time.monotonic()
             cluster.network = network.NodeNetwork(workdir / "node", api_port=the_plane.api_port).start()
+            with the_plane.client() as api:
+                api.post("/apis/discovery.k8s.io/v1/namespaces/default/endpointslices",
+                         json=network.kubernetes_endpoint_slice()).raise_for_status()
             cluster.node = node.Node(workdir / "node", the_plane, cluster.network)
             cluster.node.start_runtime(timeout=timeout)
             cluster.timings["network + containerd"] = time.monotonic() - step
@@ -77,6 +81,9 @@ class Cluster:
             step = time.monotonic()
             cluster.node.start_kubelet(timeout=timeout)
             cluster.timings["kubelet to node Ready"] = time.monotonic() - step
+            step = time.monotonic()
+            cluster.proxy = proxy.KubeProxy(workdir / "node", the_plane, node.NODE_NAME).start(timeout=timeout)
+            cluster.timings["kube-proxy"] = time.monotonic() - step
         except BaseException:
             cluster.stop()
             raise
@@ -87,10 +94,13 @@ class Cluster:
         return cluster
 
     def stop(self) -> None:
-        """Node, network, plane, in that order. Safe to call twice."""
+        """Node, kube-proxy, network, plane, in that order. Safe to call twice."""
         try:
+            # Pods first, while kube-proxy's rules still carry their connections to a clean close.
             if self.node is not None:
                 self.node.stop()
+            if self.proxy is not None:
+                self.proxy.stop()
         finally:
             try:
                 if self.network is not None:

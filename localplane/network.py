@@ -1,11 +1,16 @@
-"""The node's network: a pod bridge, the `kubernetes` Service address and a relay to the API server.
+"""The node's network: a pod bridge, and a relay from it to the API server.
 
 All of it is on this machine. Pods get addresses on a bridge this module makes (the CNI bridge
 plugin plugs each pod's veth into it); the host, which is the node, reaches them there, which is
-how the kubelet's probes and the API server's webhook calls arrive. No NAT, no iptables rules:
-pods talk only to the host. A pod reaches the API server at the `kubernetes` Service IP, held by a
-second empty bridge, where a relay forwards to the API server on 127.0.0.1 (there is no
-kube-proxy). Sysctls that the CNI plugin and the kubelet change are saved first and restored.
+how the kubelet's probes and the API server's webhook calls arrive. The API server listens on
+127.0.0.1 only; a relay on the node's bridge address (API_RELAY_PORT) forwards to it, and the
+`kubernetes` Service's EndpointSlice names that relay, so a pod reaches the API server at the
+Service IP through kube-proxy (localplane.proxy) like on any cluster. Sysctls that the CNI plugin,
+the kubelet and kube-proxy may change are saved first and restored.
+
+The CNI bridge plugin turns IP forwarding on (pods route through the host). A fence, an nftables
+table of our own, drops every forwarded packet that would leave the pod bridge for another
+interface (or enter it from one): pods reach the host and each other, and nothing beyond.
 """
 
 from __future__ import annotations
@@ -17,16 +22,18 @@ from typing import Any
 
 from localplane import component, tcpproxy
 
-__all__ = ["NodeNetwork", "NetworkError", "POD_BRIDGE", "SERVICE_BRIDGE", "NODE_IP", "POD_CIDR",
-           "API_SERVICE_IP", "SYSCTLS"]
+__all__ = ["NodeNetwork", "NetworkError", "POD_BRIDGE", "NODE_IP", "POD_CIDR", "API_RELAY_PORT", "SYSCTLS",
+           "FENCE_TABLE", "kubernetes_endpoint_slice"]
 
 POD_BRIDGE = "kelab0"
 NODE_IP = "10.244.0.1"  # the bridge's own address: the node's InternalIP and every pod's gateway
 POD_CIDR = "10.244.0.0/24"  # not 10.88/16: podman's default network uses it
-SERVICE_BRIDGE = "kelabsvc0"
-API_SERVICE_IP = "10.0.0.1"  # first address of plane.SERVICE_CIDR: the `kubernetes` Service
-# Changed while a node runs: ip_forward by the CNI bridge plugin, the rest by the kubelet.
-SYSCTLS = ("net/ipv4/ip_forward", "vm/overcommit_memory", "kernel/panic", "kernel/panic_on_oops")
+API_RELAY_PORT = 6443  # on NODE_IP: the `kubernetes` Service's endpoint
+FENCE_TABLE = ("inet", "kube-elector-node")
+# Changed while a node runs: ip_forward by the CNI bridge plugin, the next three by the kubelet;
+# the last two kube-proxy may set (it is told not to).
+SYSCTLS = ("net/ipv4/ip_forward", "vm/overcommit_memory", "kernel/panic", "kernel/panic_on_oops",
+           "net/ipv4/conf/all/route_localnet", "net/netfilter/nf_conntrack_max")
 
 
 class NetworkError(RuntimeError):
@@ -46,24 +53,22 @@ class NodeNetwork:
         self._relay: tcpproxy.TcpProxy | None = None
 
     def start(self) -> NodeNetwork:
-        for bridge in (POD_BRIDGE, SERVICE_BRIDGE):
-            if _link_exists(bridge):
-                raise NetworkError(
-                    f"bridge {bridge} already exists: another local node is running on this machine "
-                    f"(stop it first), or a crashed one left it (`ip link delete {bridge}`)"
-                )
-        self._saved_sysctls = {key: _read_sysctl(key) for key in SYSCTLS}
+        if _link_exists(POD_BRIDGE):
+            raise NetworkError(
+                f"bridge {POD_BRIDGE} already exists: a crashed local node left it (`ip link delete {POD_BRIDGE}`)"
+            )
+        self._saved_sysctls = {key: _read_sysctl(key) for key in SYSCTLS if _has_sysctl(key)}
         try:
+            self._add_fence()
             self._add_bridge(POD_BRIDGE, f"{NODE_IP}/24")
-            self._add_bridge(SERVICE_BRIDGE, f"{API_SERVICE_IP}/32")
             self._write_cni_config()
             self._relay = tcpproxy.TcpProxy(
-                [("127.0.0.1", self._api_port)], host=API_SERVICE_IP, port=443
+                [("127.0.0.1", self._api_port)], host=NODE_IP, port=API_RELAY_PORT
             ).start()
         except BaseException:
             self.stop()
             raise
-        component.say(f"node network: {POD_BRIDGE} {NODE_IP}/24, {SERVICE_BRIDGE} {API_SERVICE_IP}:443 "
+        component.say(f"node network: {POD_BRIDGE} {NODE_IP}/24, API relay {NODE_IP}:{API_RELAY_PORT} "
                       f"-> 127.0.0.1:{self._api_port}")
         return self
 
@@ -75,10 +80,26 @@ class NodeNetwork:
         for bridge in reversed(self._made):
             subprocess.run(["ip", "link", "delete", bridge], capture_output=True, check=False)
         self._made.clear()
+        subprocess.run(["nft", "delete", "table", *FENCE_TABLE], capture_output=True, check=False)
         for key, value in self._saved_sysctls.items():
             if _read_sysctl(key) != value:
                 _write_sysctl(key, value)
         self._saved_sysctls = {}
+
+    def _add_fence(self) -> None:
+        family, table = FENCE_TABLE
+        rules = f"""
+table {family} {table} {{
+  chain forward {{
+    type filter hook forward priority filter - 10; policy accept;
+    iifname "{POD_BRIDGE}" oifname != "{POD_BRIDGE}" drop
+    oifname "{POD_BRIDGE}" iifname != "{POD_BRIDGE}" drop
+  }}
+}}
+"""
+        done = subprocess.run(["nft", "-f", "-"], input=rules, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            raise NetworkError(f"nft (the pod network's fence): {done.stderr.strip()}; `make packages` installs nftables")
 
     def _add_bridge(self, name: str, address: str) -> None:
         _ip("link", "add", name, "type", "bridge")
@@ -114,6 +135,21 @@ def cni_config(ipam_dir: Path) -> dict[str, Any]:
     }
 
 
+def kubernetes_endpoint_slice() -> dict[str, Any]:
+    """The `kubernetes` Service's endpoint: the relay (the API server's own reconciler is off, as it
+    would advertise 127.0.0.1)."""
+    return {
+        "apiVersion": "discovery.k8s.io/v1",
+        "kind": "EndpointSlice",
+        "metadata": {"name": "kubernetes", "namespace": "default",
+                     "labels": {"kubernetes.io/service-name": "kubernetes",
+                                "endpointslice.kubernetes.io/managed-by": "localplane.kube-elector.dev"}},
+        "addressType": "IPv4",
+        "endpoints": [{"addresses": [NODE_IP], "conditions": {"ready": True}}],
+        "ports": [{"name": "https", "port": API_RELAY_PORT, "protocol": "TCP"}],
+    }
+
+
 def _ip(*args: str) -> None:
     done = subprocess.run(["ip", *args], capture_output=True, text=True, check=False)
     if done.returncode != 0:
@@ -122,6 +158,10 @@ def _ip(*args: str) -> None:
 
 def _link_exists(name: str) -> bool:
     return Path(f"/sys/class/net/{name}").exists()
+
+
+def _has_sysctl(key: str) -> bool:
+    return Path(f"/proc/sys/{key}").exists()
 
 
 def _read_sysctl(key: str) -> str:

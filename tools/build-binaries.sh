@@ -2,8 +2,9 @@
 # Builds the local cluster's Go binaries from the Go module proxy, pinned by the
 # wrapper modules tools/*-bin/go.{mod,sum}:
 #   control plane: etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubectl
-#   node:          kubelet, containerd, containerd-shim-runc-v2, ctr
-# Output: .cache/bin/{k8s,etcd,containerd}-<version>/ (ignored by git). A binary
+#   node:          kubelet, kube-proxy, containerd, containerd-shim-runc-v2, ctr
+#   chart:         helm (charts/kube-elector, tests/helm/)
+# Output: .cache/bin/{k8s,etcd,containerd,helm}-<version>/ (ignored by git). A binary
 # already built is never rebuilt. A cold build takes many minutes on 2 cores.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -14,11 +15,13 @@ CACHE=${KUBE_ELECTOR_CACHE:-$ROOT/.cache/bin}
 K8S_OUT=$CACHE/k8s-$K8S_VERSION
 ETCD_OUT=$CACHE/etcd-$ETCD_VERSION
 CTRD_OUT=$CACHE/containerd-$CTRD_VERSION
+HELM_VERSION=$(awk '$1=="helm.sh/helm/v4" && $2 ~ /^v/ {print $2; exit}' "$ROOT/tools/helm-bin/go.mod")
+HELM_OUT=$CACHE/helm-$HELM_VERSION
 export GOTOOLCHAIN=local CGO_ENABLED=0 GOFLAGS=-mod=readonly
 
 log() { printf '[build-binaries %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
-if [[ ${1:-} == --print-dirs ]]; then echo "$K8S_OUT $ETCD_OUT $CTRD_OUT"; exit 0; fi
+if [[ ${1:-} == --print-dirs ]]; then echo "$K8S_OUT $ETCD_OUT $CTRD_OUT $HELM_OUT"; exit 0; fi
 
 command -v go >/dev/null || { log "Go is not installed: install Go >= 1.26 (the go directive in tools/k8s-bin/go.mod)"; exit 1; }
 
@@ -41,7 +44,7 @@ K8S_LDF="-s -w -X k8s.io/component-base/version.gitVersion=$K8S_VERSION \
  -X k8s.io/component-base/version.gitTreeState=clean \
  -X k8s.io/client-go/pkg/version.gitVersion=$K8S_VERSION \
  -X k8s.io/client-go/pkg/version.gitMajor=1 -X k8s.io/client-go/pkg/version.gitMinor=$MINOR"
-for cmd in kube-apiserver kube-controller-manager kubectl kube-scheduler kubelet; do
+for cmd in kube-apiserver kube-controller-manager kubectl kube-scheduler kubelet kube-proxy; do
   build k8s-bin "$K8S_OUT" "$cmd" "k8s.io/kubernetes/cmd/$cmd" "$K8S_LDF"
 done
 
@@ -49,4 +52,7 @@ CTRD_LDF="-s -w -X github.com/containerd/containerd/v2/version.Version=$CTRD_VER
 for cmd in containerd containerd-shim-runc-v2 ctr; do
   build containerd-bin "$CTRD_OUT" "$cmd" "github.com/containerd/containerd/v2/cmd/$cmd" "$CTRD_LDF"
 done
-log "binaries ready: $K8S_OUT $ETCD_OUT $CTRD_OUT"
+# helm: for the chart (charts/kube-elector) and its tests (tests/helm/).
+build helm-bin "$HELM_OUT" helm helm.sh/helm/v4/cmd/helm \
+  "-s -w -X helm.sh/helm/v4/internal/version.version=$HELM_VERSION -X helm.sh/helm/v4/internal/version.gitTreeState=clean"
+log "binaries ready: $K8S_OUT $ETCD_OUT $CTRD_OUT $HELM_OUT"

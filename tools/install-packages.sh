@@ -4,10 +4,12 @@
 #   runc             the node's OCI runtime (containerd runs it; podman too, see tools/containers.conf)
 #   containernetworking-plugins  the node's CNI bridge and host-local IPAM (/usr/lib/cni)
 #   iproute2, util-linux         bridges (ip), nsenter; curl for examples/clients/curl.sh in the tests
+#   nftables                     nft: kube-proxy (nftables mode) programs its rules with it
 set -euo pipefail
 declare -A wanted=(
   [podman]=podman [buildah]=buildah [debootstrap]=debootstrap [runc]=runc
   [/usr/lib/cni/bridge]=containernetworking-plugins [ip]=iproute2 [nsenter]=util-linux [curl]=curl
+  [nft]=nftables
 )
 missing=()
 for probe in "${!wanted[@]}"; do

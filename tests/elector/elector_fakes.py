@@ -69,22 +69,36 @@ class LeaseStore:
         self.rv = 100
         self.uid = "uid-1"
         self.writes: list[dict[str, Any]] = []
+        self.owners: list[str] = []  # uids in metadata.ownerReferences
         self.down = False
         self._watchers: list[asyncio.Queue[Any]] = []
 
-    def observed(self) -> Optional[locks.Observed]:
-        if self.spec is None:
-            return None
-        return locks.Observed(record.record_from_spec(self.spec), record.canonical(self.spec), str(self.rv), self.uid)
+    def observed(self, owner: Optional[str] = None) -> Optional[locks.Observed]:
+        return self._snapshot()(owner)
 
-    def put(self, spec: Optional[dict[str, Any]]) -> None:
-        """Write as another client would (or delete with None)."""
+    def _snapshot(self) -> Any:
+        """The Lease as it is now, as seen by a candidate whose Pod has uid `owner` (None: no ownership)."""
+        spec, rv, owners = (dict(self.spec) if self.spec is not None else None), str(self.rv), list(self.owners)
+
+        def seen(owner: Optional[str]) -> Optional[locks.Observed]:
+            if spec is None:
+                return None
+            return locks.Observed(record.record_from_spec(spec), record.canonical(spec), rv, self.uid,
+                                  owned=owner is None or owner in owners)
+        return seen
+
+    def put(self, spec: Optional[dict[str, Any]], *, owner: Optional[str] = None) -> None:
+        """Write as another client would (or delete with None); `owner` joins the owners."""
         self.rv += 1
+        if spec is None or self.spec is None:
+            self.owners = []
+        if owner is not None and owner not in self.owners:
+            self.owners.append(owner)
         self.spec = dict(spec) if spec is not None else None
         if spec is not None:
             self.writes.append(dict(spec))
         for queue in self._watchers:
-            queue.put_nowait(self.observed())
+            queue.put_nowait(self._snapshot())
 
     def set_down(self, down: bool) -> None:
         self.down = down
@@ -92,18 +106,18 @@ class LeaseStore:
             for queue in self._watchers:
                 queue.put_nowait(StopAsyncIteration)
 
-    async def watch(self) -> AsyncIterator[Optional[locks.Observed]]:
+    async def watch(self, owner: Optional[str] = None) -> AsyncIterator[Optional[locks.Observed]]:
         if self.down:
             raise locks.LockError("connection refused")
         queue: asyncio.Queue[Any] = asyncio.Queue()
         self._watchers.append(queue)
         try:
-            yield self.observed()
+            yield self.observed(owner)
             while True:
                 item = await queue.get()
                 if item is StopAsyncIteration:
                     raise locks.LockError("watch closed")
-                yield item
+                yield item(owner)
         finally:
             self._watchers.remove(queue)
 
@@ -111,9 +125,11 @@ class LeaseStore:
 class InMemoryLock:
     """A `lock.Lock` on a `LeaseStore`; `down`/`hang` break this client only."""
 
-    def __init__(self, store: LeaseStore, name: str = "default/test") -> None:
+    def __init__(self, store: LeaseStore, name: str = "default/test", owner: Optional[str] = None) -> None:
         self.store = store
         self.name = name
+        self.owner = owner  # a Pod uid: writes carry it, `owned` is computed for it
+        self.adoptions = 0
         self.down = False
         self.hang = False
         self._rv: Optional[int] = None
@@ -126,7 +142,7 @@ class InMemoryLock:
 
     async def get(self) -> locks.Observed:
         await self._check()
-        obs = self.store.observed()
+        obs = self.store.observed(self.owner)
         if obs is None:
             raise locks.LeaseNotFound(self.name)
         self._rv = self.store.rv
@@ -149,15 +165,26 @@ class InMemoryLock:
         return self._write(rec)
 
     def _write(self, rec: record.LeaderElectionRecord) -> locks.Observed:
-        self.store.put(record.spec_from_record(rec))
+        self.store.put(record.spec_from_record(rec), owner=self.owner)
         self._rv = self.store.rv
-        obs = self.store.observed()
+        obs = self.store.observed(self.owner)
+        assert obs is not None
+        return obs
+
+    async def adopt(self) -> locks.Observed:
+        await self._check()
+        if self.store.spec is None:
+            raise locks.LeaseNotFound(self.name)
+        self.adoptions += 1
+        self.store.put(self.store.spec, owner=self.owner)
+        self._rv = self.store.rv
+        obs = self.store.observed(self.owner)
         assert obs is not None
         return obs
 
     async def watch(self) -> AsyncIterator[Optional[locks.Observed]]:
         await self._check()
-        async for item in self.store.watch():
+        async for item in self.store.watch(self.owner):
             if self.down:
                 raise locks.LockError("connection refused")
             yield item

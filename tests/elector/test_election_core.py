@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 import re
 
+from elector import lock as locks
 from elector import record
 
 from tests.elector.elector_fakes import FakeClock, LeaseStore
@@ -201,3 +202,92 @@ async def test_resigning_leader_keeps_renewing_but_never_claims_or_starts_a_term
     old.lock.down = False
     await clock.advance(3)
     assert other.view().is_leader and not old.view().is_leader
+
+
+# ---------------------------------------------------------------- issue 12: expiry seen by followers,
+# Lease ownership, and how a term began (the Event's cause)
+
+async def test_follower_reports_no_leader_once_the_observed_lease_expired_unseen(clock, store, candidates):
+    a = candidates("a", lease=3, renew=2, retry=0.5)
+    await clock.advance(1)
+    b = candidates("b", lease=3, renew=2, retry=0.5, run=False)
+    seen = []
+    b.add_listener(lambda view: seen.append((clock.now(), view.leader)))
+    task = asyncio.ensure_future(b.run())
+    await clock.advance(1)
+    assert b.view().leader == "a" and b.view().term == 0
+    b.lock.down = True  # b can no longer see renewals (a still renews)
+    store.set_down(False)
+    cut = clock.now()
+    await clock.advance(2.9, every=0.01)
+    assert b.view().leader == "a"  # within a lease duration of the last change b saw
+    await clock.advance(0.6, every=0.01)
+    assert b.view().leader == "" and b.view().term is None and not b.view().is_leader
+    told = [t for t, leader in seen if leader == ""]
+    assert told and told[0] - cut <= 3.0 + 0.01  # listeners (SSE, long-poll) hear it at the expiry instant
+    assert a.view().is_leader  # nothing changed for the leader itself
+    b.lock.down = False
+    await clock.advance(1.5)
+    assert b.view().leader == "a"  # the next read shows the renewed Lease again
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_every_candidate_joins_the_owners_once(clock, store, candidates):
+    a = candidates("a", run=False)
+    a.lock.owner = "uid-a"
+    task_a = asyncio.ensure_future(a.run())
+    await clock.advance(1)
+    assert store.owners == ["uid-a"] and a.lock.adoptions == 0  # the creating write carries it
+    b, c = candidates("b", run=False), candidates("c", run=False)
+    b.lock.owner, c.lock.owner = "uid-b", "uid-c"
+    tasks = [task_a, asyncio.ensure_future(b.run()), asyncio.ensure_future(c.run())]
+    await clock.advance(20)
+    assert sorted(store.owners) == ["uid-a", "uid-b", "uid-c"]
+    assert (b.lock.adoptions, c.lock.adoptions) == (1, 1)  # one write each, then nothing while it holds
+    store.put(None)  # deleted (e.g. by hand): whoever recreates it owns it, the others join again
+    await clock.advance(5)
+    assert sorted(store.owners) == ["uid-a", "uid-b", "uid-c"]
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def test_a_failed_join_waits_a_lease_duration(clock, store, candidates):
+    store.put({"holderIdentity": "x", "leaseDurationSeconds": 15, "leaseTransitions": 0})
+    b = candidates("b", run=False)
+    b.lock.owner = "uid-b"
+
+    async def refused() -> None:
+        raise locks.LockError("HTTP 403")
+
+    b.lock.adopt = refused
+    task = asyncio.ensure_future(b.run())
+    for _ in range(10):  # x keeps renewing
+        await clock.advance(1)
+        store.put(dict(store.spec, renewTime=record.format_micro_time(clock.wall())))
+    assert store.owners == [] and b.view().leader == "x"
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_acquisitions_say_how_the_term_began(clock, store, candidates):
+    a, b = candidates("a", lease=3, renew=2, retry=0.5, run=False), candidates("b", lease=3, renew=2, retry=0.5, run=False)
+    got = []
+    for elector in (a, b):
+        elector.add_acquisition_listener(lambda acq, name=elector.config.identity: got.append(
+            (name, acq.term, acq.cause, acq.previous, acq.lease_uid)))
+    tasks = [asyncio.ensure_future(a.run())]
+    await clock.advance(1)
+    tasks.append(asyncio.ensure_future(b.run()))
+    await clock.advance(1)
+    assert got == [("a", 0, "created", "", store.uid)]
+    a.request_release()
+    await clock.advance(1)
+    assert got[1] == ("b", 1, "released", "a", store.uid)
+    b.lock.down = True  # b stops renewing: a takes over after the lease expired
+    await clock.advance(6)
+    assert got[2][:4] == ("a", 2, "expired", "b")
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)

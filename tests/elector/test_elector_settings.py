@@ -75,3 +75,17 @@ def test_unknown_flag_and_abbreviations_are_refused():
     for args in ([*BASE, "--bogus=1"], [*BASE, "--lease=15s"]):
         with pytest.raises(settings.SettingsError):
             settings.parse(args, {"POD_NAME": "p"})
+
+
+def test_kubeconfig_env_is_honoured_and_the_flag_wins(tmp_path):
+    one, two = tmp_path / "one", tmp_path / "two"
+    one.write_text("{}")
+    two.write_text("{}")
+    env = {"POD_NAME": "p", "KUBECONFIG": f"{tmp_path / 'missing'}:{one}:{two}"}
+    assert settings.parse(BASE, env).kubeconfig == (str(tmp_path / "missing"), str(one), str(two))
+    assert settings.parse([*BASE, f"--kubeconfig={two}"], env).kubeconfig == (str(two),)
+    assert settings.parse(BASE, {"POD_NAME": "p"}).kubeconfig == ()  # in-cluster
+    with pytest.raises(settings.SettingsError, match="KUBECONFIG"):
+        settings.parse(BASE, {"POD_NAME": "p", "KUBECONFIG": str(tmp_path / "missing")})
+    with pytest.raises(settings.SettingsError, match="--kubeconfig: no such file"):
+        settings.parse([*BASE, f"--kubeconfig={tmp_path / 'missing'}"], env)

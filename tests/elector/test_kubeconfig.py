@@ -67,3 +67,44 @@ def test_in_cluster_needs_service_env_and_files(tmp_path):
     with pytest.raises(kubeconfig.ConfigError, match="ca.crt"):
         kubeconfig.in_cluster({"KUBERNETES_SERVICE_HOST": "10.0.0.1", "KUBERNETES_SERVICE_PORT": "443"},
                               sa_dir=str(tmp_path), now=lambda: 0.0)
+
+
+def test_a_kubeconfig_list_is_merged_as_kubectl_merges_it(tmp_path):
+    first = _write(tmp_path / "first", {"token": "first"}, server="https://first:6443")
+    second = tmp_path / "second"
+    second.write_text(json.dumps({
+        "current-context": "other",
+        "contexts": [{"name": "c", "context": {"cluster": "k", "user": "u"}},
+                     {"name": "other", "context": {"cluster": "k2", "user": "u2", "namespace": "team"}}],
+        "clusters": [{"name": "k", "cluster": {"server": "https://ignored:1"}},
+                     {"name": "k2", "cluster": {"server": "http://second:8080"}}],
+        "users": [{"name": "u2", "user": {"token": "second"}}]}))
+    missing = str(tmp_path / "missing")
+    merged = kubeconfig.from_kubeconfig([missing, str(first), str(second)], now=lambda: 0.0)
+    assert merged.server == "https://first:6443" and merged.token() == "first"  # first file's current-context
+    other = kubeconfig.from_kubeconfig([str(first), str(second)], now=lambda: 0.0, context="other")
+    assert (other.server, other.token(), other.namespace) == ("http://second:8080", "second", "team")
+    assert kubeconfig.paths(f"{first}:{second}::") == [str(first), str(second)]
+    with pytest.raises(kubeconfig.ConfigError, match="no such file"):
+        kubeconfig.from_kubeconfig([missing], now=lambda: 0.0)
+    with pytest.raises(kubeconfig.ConfigError, match="no context named 'nope'"):
+        kubeconfig.from_kubeconfig(str(first), now=lambda: 0.0, context="nope")
+
+
+def test_exec_credential_plugin(tmp_path):
+    plugin = tmp_path / "plugin.sh"
+    calls = tmp_path / "calls"
+    plugin.write_text(
+        "#!/bin/sh\necho called >> " + str(calls) + "\n"
+        'echo "{\\"apiVersion\\":\\"client.authentication.k8s.io/v1\\",\\"kind\\":\\"ExecCredential\\",'
+        '\\"status\\":{\\"token\\":\\"$TOKEN_FROM_ENV\\",\\"expirationTimestamp\\":\\"2000-01-01T00:00:00Z\\"}}"\n')
+    plugin.chmod(0o755)
+    path = _write(tmp_path / "k", {"exec": {"apiVersion": "client.authentication.k8s.io/v1", "command": "./plugin.sh",
+                                            "env": [{"name": "TOKEN_FROM_ENV", "value": "exec-token"}]}})
+    creds = kubeconfig.from_kubeconfig(str(path), now=lambda: 0.0)
+    assert creds.token() == "exec-token"
+    creds.token()  # expired long ago: the plugin runs again
+    assert len(calls.read_text().splitlines()) >= 2
+    plugin.write_text("#!/bin/sh\nexit 3\n")
+    with pytest.raises(kubeconfig.ConfigError, match="exec plugin"):
+        kubeconfig.from_kubeconfig(str(path), now=lambda: 0.0)

@@ -8,6 +8,7 @@ use whatever they are told.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 from pathlib import Path
 
@@ -38,8 +39,10 @@ def processes(workdir: Path) -> set[str]:
 
 
 def iptables() -> str:
-    """Every table's chains and rules, without counters."""
+    """Every table's chains and rules, without counters (iptables and nftables: kube-proxy uses the latter)."""
     out = []
+    nft = subprocess.run(["nft", "list", "ruleset"], capture_output=True, text=True, check=False).stdout
+    out += [re.sub(r"counter packets \d+ bytes \d+", "counter", line) for line in nft.splitlines()]
     for tool in ("iptables-save", "ip6tables-save"):
         try:
             text = subprocess.run([tool], capture_output=True, text=True, check=False).stdout
@@ -58,7 +61,7 @@ def links() -> list[str]:
             master = os.path.basename(os.readlink(f"/sys/class/net/{name}/master"))
         except OSError:
             master = ""
-        if not master or master in (network.POD_BRIDGE, network.SERVICE_BRIDGE):
+        if not master or master == network.POD_BRIDGE:
             found.append(name)
     return sorted(found)
 
