@@ -321,8 +321,6 @@ def _apiserver_argv(binary: Path, ca: pki.KeyPair, pki_dir: Path, *, etcd_url: s
         f"--kubelet-client-certificate={kubelet_client_cert}",
         f"--kubelet-client-key={kubelet_client_key}",
         "--kubelet-preferred-address-types=InternalIP",  # node names do not resolve here
-        # Webhook Services are called at an endpoint's pod IP, reachable from the host: no kube-proxy.
-        "--enable-aggregator-routing=true",
         f"--service-account-issuer=https://127.0.0.1:{port}",
         f"--service-account-key-file={sa_pub}",
         f"--service-account-signing-key-file={sa_key}",
