@@ -15,6 +15,7 @@ interface (or enter it from one): pods reach the host and each other, and nothin
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import subprocess
 from pathlib import Path
@@ -28,6 +29,7 @@ __all__ = ["NodeNetwork", "NetworkError", "POD_BRIDGE", "NODE_IP", "POD_CIDR", "
 POD_BRIDGE = "kelab0"
 NODE_IP = "10.244.0.1"  # the bridge's own address: the node's InternalIP and every pod's gateway
 POD_CIDR = "10.244.0.0/24"  # not 10.88/16: podman's default network uses it
+SERVICE_CIDR = "10.0.0.0/24"  # plane.SERVICE_CIDR (plane imports nothing from here)
 API_RELAY_PORT = 6443  # on NODE_IP: the `kubernetes` Service's endpoint
 FENCE_TABLE = ("inet", "kube-elector-node")
 # Changed while a node runs: ip_forward by the CNI bridge plugin, the next three by the kubelet;
@@ -57,6 +59,10 @@ class NodeNetwork:
             raise NetworkError(
                 f"bridge {POD_BRIDGE} already exists: a crashed local node left it (`ip link delete {POD_BRIDGE}`)"
             )
+        for cidr in (POD_CIDR, SERVICE_CIDR):
+            if used := overlaps(cidr):
+                raise NetworkError(f"{cidr} is already in use on this machine ({used}): the local node needs it "
+                                   "for its pods and Services")
         self._saved_sysctls = {key: _read_sysctl(key) for key in SYSCTLS if _has_sysctl(key)}
         try:
             self._add_fence()
@@ -133,6 +139,20 @@ def cni_config(ipam_dir: Path) -> dict[str, Any]:
             }
         ],
     }
+
+
+def overlaps(cidr: str) -> str:
+    """An address or route of this machine that overlaps cidr ('' if none)."""
+    wanted = ipaddress.ip_network(cidr)
+    for argv in (["ip", "-j", "-4", "route", "show", "table", "all"], ["ip", "-j", "-4", "addr"]):
+        for entry in json.loads(subprocess.run(argv, capture_output=True, text=True, check=True).stdout or "[]"):
+            found = [entry.get("dst")] + [f"{a['local']}/{a['prefixlen']}" for a in entry.get("addr_info", [])]
+            for text in filter(None, found):
+                if text in ("default", "broadcast") or not text[0].isdigit():
+                    continue
+                if ipaddress.ip_network(text, strict=False).overlaps(wanted):
+                    return text
+    return ""
 
 
 def kubernetes_endpoint_slice() -> dict[str, Any]:

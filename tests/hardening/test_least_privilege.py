@@ -51,15 +51,24 @@ def test_elector_account_can_run_its_election_and_nothing_more(installed, contro
         granted = rules(elector, namespace)
         print("elector rules:", granted)
         assert "coordination.k8s.io/leases: create,get,list,update,watch" in granted
+        assert "events.k8s.io/events: create,patch" in granted
         for verb in ("get", "list", "watch", "create", "update"):
             assert can(elector, verb, "leases", namespace, group="coordination.k8s.io")
         assert not can(elector, "delete", "leases", namespace, group="coordination.k8s.io")
         assert not can(elector, "patch", "leases", namespace, group="coordination.k8s.io")
+        # Events on its Lease: create one per change of leader, patch the count of a repeat; nothing else
+        assert can(elector, "create", "events", namespace, group="events.k8s.io")
+        assert can(elector, "patch", "events", namespace, group="events.k8s.io")
+        for verb in ("get", "list", "delete", "update"):
+            assert not can(elector, verb, "events", namespace, group="events.k8s.io")
+        assert not can(elector, "create", "events", namespace)  # the core API's events: not used
         assert not can(elector, "get", "secrets", namespace)
+        assert not can(elector, "get", "pods", namespace)  # its own Pod (the Lease's owner): downward API
         assert not can(elector, "list", "pods", namespace)
         assert not can(elector, "patch", "pods", namespace)
         other = "kube-elector"  # any other namespace
         assert not can(elector, "get", "leases", other, group="coordination.k8s.io")
+        assert not can(elector, "create", "events", other, group="events.k8s.io")
         lease = {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": {"name": "steal"}}
         assert elector.post(f"/apis/coordination.k8s.io/v1/namespaces/{other}/leases", json=lease).status_code == 403
         assert elector.get(f"/api/v1/namespaces/{namespace}/secrets").status_code == 403
@@ -88,3 +97,20 @@ def test_webhook_account_may_bind_only_our_role(installed, control_plane, namesp
         assert bind("cluster-admin").status_code == 403
         assert bind("kube-elector-leader-label").status_code == 403
         assert bind("kube-elector-election").status_code == 201
+
+
+def test_the_status_view_role_only_reads(installed, control_plane, api, namespace):
+    api.post(f"/api/v1/namespaces/{namespace}/serviceaccounts", json={"metadata": {"name": "oncall"}}).raise_for_status()
+    binding = kube.role_binding(handler.Binding(namespace, "oncall"), "kube-elector-status")
+    api.post(f"/apis/rbac.authorization.k8s.io/v1/namespaces/{namespace}/rolebindings", json=binding).raise_for_status()
+    with as_account(control_plane, namespace, "oncall") as viewer:
+        granted = rules(viewer, namespace)
+        print("status view rules:", granted)
+        assert "coordination.k8s.io/leases: get,list,watch" in granted
+        assert "/pods: get,list,watch" in granted and "/events: list" in granted
+        for verb in ("create", "update", "patch", "delete"):
+            assert not can(viewer, verb, "leases", namespace, group="coordination.k8s.io")
+            assert not can(viewer, verb, "pods", namespace)
+        assert not can(viewer, "create", "events", namespace, group="events.k8s.io")
+        assert not can(viewer, "get", "secrets", namespace)
+        assert not can(viewer, "list", "leases", "kube-elector", group="coordination.k8s.io")

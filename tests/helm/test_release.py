@@ -1,0 +1,294 @@
+"""The chart on a real node: `helm install`, `helm upgrade` under load, `helm uninstall`, in that
+order (the module's tests share one release), and a server-side dry run of non-default values.
+
+Pods created in a loop carry a scheduling gate: admitted (and injected) but never scheduled, so
+the loop measures admission alone and leaves the node idle.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from localplane import images
+from tests.helm import charts
+
+WEBHOOK = "kube-elector-webhook"
+MWC_PATH = "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations"
+UPGRADED_TAG = "upgraded"  # a second tag of the local images, made in containerd by the upgrade test
+
+
+def _local_images(tag: str = "dev") -> dict[str, Any]:
+    names = images.names()
+    return {f"{part}.image": {"repository": ref.rsplit(":", 1)[0], "tag": tag, "pullPolicy": "IfNotPresent"}
+            for part, ref in (("webhook", names.webhook), ("elector", names.elector))}
+
+
+def _helm(helm: charts.Helm, node_cluster, verb: str, values: dict[str, Any] | None = None,
+          *extra: str) -> float:
+    """`helm <verb> kube-elector` (install/upgrade of the chart with values, or uninstall); its seconds."""
+    sets = [f"--set-json={k}={json.dumps(v)}" for k, v in (values or {}).items()]
+    chart = [str(charts.CHART), *sets] if verb != "uninstall" else []
+    started = time.monotonic()
+    helm.run(verb, charts.RELEASE, *chart, "--namespace", charts.NAMESPACE, *extra,
+             kubeconfig=node_cluster.kubeconfig)
+    return time.monotonic() - started
+
+
+def _pod(*, gated: bool = True) -> dict[str, Any]:
+    spec: dict[str, Any] = {"containers": [{"name": "app", "image": images.names().python,
+                                            "command": ["python3", "-c", "import time; time.sleep(3600)"]}]}
+    if gated:
+        spec["schedulingGates"] = [{"name": "kube-elector.test/never"}]
+    return {"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": f"p-{uuid.uuid4().hex[:10]}", "labels": {"app": "helm-test"},
+                         "annotations": {"elector.dev/inject": "true"}},
+            "spec": spec}
+
+
+def _elector(pod: dict[str, Any]) -> dict[str, Any] | None:
+    return next((c for c in pod["spec"].get("initContainers", []) if c["name"] == "elector"), None)
+
+
+class CreateLoop(threading.Thread):
+    """Creates an opted-in, gated pod every `interval` s until stopped; keeps each reply."""
+
+    def __init__(self, client: httpx.Client, namespace: str, *, started: float | None = None,
+                 interval: float = 0.05) -> None:
+        super().__init__(daemon=True)
+        self.client, self.namespace, self.interval = client, namespace, interval
+        self.started = time.monotonic() if started is None else started
+        self.injected: list[tuple[float, dict[str, Any]]] = []  # (seconds, the created pod)
+        self.plain: list[float] = []
+        self.failures: list[str] = []
+        self._stop_event = threading.Event()
+
+    def run(self) -> None:
+        while not self._stop_event.is_set():
+            reply = self.client.post(f"/api/v1/namespaces/{self.namespace}/pods", json=_pod())
+            at = time.monotonic() - self.started
+            if reply.status_code != 201:
+                self.failures.append(f"+{at:.2f}s {reply.status_code}: {reply.text[:300]}")
+            elif _elector(reply.json()):
+                self.injected.append((at, reply.json()))
+            else:
+                self.plain.append(at)
+            self._stop_event.wait(self.interval)
+
+    def stop(self) -> None:
+        self._stop_event.set()
+        self.join(30)
+
+    @property
+    def created(self) -> int:
+        return len(self.injected) + len(self.plain)
+
+
+class Watch(threading.Thread):
+    """Records (seconds since `started`, event type, object) of one watch until closed."""
+
+    def __init__(self, node_cluster, path: str, params: dict[str, str], started: float) -> None:
+        super().__init__(daemon=True)
+        self.client = node_cluster.plane.client(timeout=None)
+        listed = self.client.get(path, params=params).json()
+        self.path, self.started = path, started
+        self.params = {**params, "watch": "true", "resourceVersion": listed["metadata"]["resourceVersion"]}
+        self.events: list[tuple[float, str, dict[str, Any]]] = []
+
+    def run(self) -> None:
+        try:
+            with self.client.stream("GET", self.path, params=self.params) as reply:
+                for line in reply.iter_lines():
+                    event = json.loads(line)
+                    self.events.append((time.monotonic() - self.started, event["type"], event["object"]))
+        except (httpx.HTTPError, RuntimeError):
+            pass  # closed by close()
+
+    def close(self) -> None:
+        self.client.close()
+        self.join(10)
+
+
+@pytest.fixture(scope="module")
+def release(node_cluster, helm):
+    """kube-elector installed by the chart (local images) into kube-elector, created from
+    manifests/namespace.yaml (Pod Security restricted); the seconds until its webhook served."""
+    node_cluster.kubectl("apply", "-f", str(charts.MANIFESTS / "namespace.yaml"))
+    started = time.monotonic()
+    _helm(helm, node_cluster, "install", _local_images(), "--wait", "--timeout=120s")
+    node_cluster.wait_webhook_serving()
+    serving = time.monotonic() - started
+    print(f"\nhelm install --wait: webhook Ready and injecting {serving:.1f} s after the install began")
+    yield serving
+    helm.run("uninstall", charts.RELEASE, "--namespace", charts.NAMESPACE, "--ignore-not-found",
+             kubeconfig=node_cluster.kubeconfig, check=False)
+
+
+def _ca_bundles(api: httpx.Client) -> list[str]:
+    return [hook["clientConfig"].get("caBundle", "") for hook in api.get(f"{MWC_PATH}/kube-elector").json()["webhooks"]]
+
+
+def _webhook_pods(api: httpx.Client) -> list[dict[str, Any]]:
+    return api.get(f"/api/v1/namespaces/{charts.NAMESPACE}/pods",
+                   params={"labelSelector": f"app.kubernetes.io/name={WEBHOOK}"}).json()["items"]
+
+
+def test_server_side_dry_run_of_non_default_values(node_cluster, helm, tmp_path):
+    """Every object the chart renders with non-default values is accepted by the API server
+    (cert-manager's and the Prometheus Operator's kinds through stand-in CRDs without a schema)."""
+    crds = [_stand_in_crd("cert-manager.io", "Certificate"), _stand_in_crd("cert-manager.io", "Issuer"),
+            _stand_in_crd("monitoring.coreos.com", "PrometheusRule")]
+    node_cluster.kubectl("apply", "-f", "-", input=json.dumps({"apiVersion": "v1", "kind": "List", "items": crds}))
+    node_cluster.kubectl("wait", "--for=condition=Established", "crd", *(c["metadata"]["name"] for c in crds))
+    namespace = "elector-dry-run"
+    node_cluster.kubectl("create", "namespace", namespace)
+    try:
+        rendered = helm.template({
+            **_local_images("1.0.0"), "webhook.replicas": 3, "webhook.failurePolicy": "Ignore",
+            "webhook.timeoutSeconds": 10, "webhook.priorityClassName": "",
+            "webhook.resources": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "512Mi"}},
+            "webhook.podLabels": {"team": "platform"}, "webhook.podAnnotations": {"example.com/owner": "platform"},
+            "webhook.nodeSelector": {"kubernetes.io/os": "linux"},
+            "webhook.tolerations": [{"key": "CriticalAddonsOnly", "operator": "Exists"}],
+            "webhook.excludedNamespaces": ["kube-system", "monitoring"],
+            "webhook.namespaceSelector": {"matchExpressions": [{"key": "team", "operator": "Exists"}]},
+            "webhook.objectSelector": {"matchExpressions": [{"key": "tier", "operator": "NotIn", "values": ["batch"]}]},
+            "elector.leaseDuration": "30s", "elector.renewDeadline": "20s", "elector.retryPeriod": "4s",
+            "elector.nativeSidecar": False, "elector.port": 5050, "elector.probePort": 5051,
+            "elector.resources": {"requests": {"cpu": "20m", "memory": "48Mi"}, "limits": {"memory": "96Mi"}},
+            "elector.manageRoleBindings": False,
+            "certManager": {"enabled": True, "issuerRef": {"name": "corp-ca", "kind": "ClusterIssuer"}},
+            "prometheusRule": {"enabled": True, "labels": {"release": "prometheus"}},
+            "podDisruptionBudget": {"enabled": True, "minAvailable": "50%"},
+            "commonLabels": {"cost-center": "c42"}, "commonAnnotations": {"example.com/chart": "kube-elector"},
+        }, namespace=namespace)
+        done = node_cluster.kubectl("apply", "--dry-run=server", "-f", "-", input=rendered)
+        kinds = sorted(line.split()[0].split("/")[0] for line in done.stdout.splitlines())
+        assert len(kinds) == len(charts.documents(rendered)) and all("(server dry run)" in line
+                                                                       for line in done.stdout.splitlines())
+        assert {"certificate.cert-manager.io", "prometheusrule.monitoring.coreos.com",
+                "mutatingwebhookconfiguration.admissionregistration.k8s.io"} <= set(kinds), done.stdout
+    finally:
+        node_cluster.kubectl("delete", "namespace", namespace, "--wait=false")
+        node_cluster.kubectl("delete", "crd", *(c["metadata"]["name"] for c in crds), "--wait=false")
+
+
+def _stand_in_crd(group: str, kind: str) -> dict[str, Any]:
+    plural = kind.lower() + "s"
+    return {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+            "metadata": {"name": f"{plural}.{group}"},
+            "spec": {"group": group, "scope": "Namespaced",
+                     "names": {"kind": kind, "plural": plural, "singular": kind.lower()},
+                     "versions": [{"name": "v1", "served": True, "storage": True, "schema": {"openAPIV3Schema": {
+                         "type": "object", "x-kubernetes-preserve-unknown-fields": True}}}]}}
+
+
+def test_install_makes_the_webhook_ready_and_an_opted_in_pod_gets_the_elector(
+        release, node_cluster, node_api, app_namespace):
+    deployment = node_api.get(f"/apis/apps/v1/namespaces/{charts.NAMESPACE}/deployments/{WEBHOOK}").json()
+    assert deployment["status"].get("readyReplicas") == 2
+    assert deployment["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "Helm"
+    assert all(_ca_bundles(node_api)), "the webhook patched no caBundle"
+
+    # An opted-in pod, run on the node: injected, its elector started and leading (the chart's RBAC).
+    reply = node_api.post(f"/api/v1/namespaces/{app_namespace}/pods", json=_pod(gated=False))
+    assert reply.status_code == 201, reply.text
+    pod = reply.json()
+    assert _elector(pod)["image"] == images.names().elector
+    node_cluster.kubectl("wait", "--for=condition=Ready", f"pod/{pod['metadata']['name']}", "-n", app_namespace,
+                         "--timeout=60s", timeout=70)
+    deadline = time.monotonic() + 20
+    while (lease := node_api.get(f"/apis/coordination.k8s.io/v1/namespaces/{app_namespace}/leases/helm-test")
+           ).status_code != 200 or lease.json()["spec"].get("holderIdentity") != pod["metadata"]["name"]:
+        assert time.monotonic() < deadline, f"no Lease held by the pod: {lease.text[:300]}"
+        time.sleep(0.2)
+    print(f"install: webhook serving {release:.1f} s after `helm install`; an opted-in pod ran with its elector "
+          f"and took Lease {app_namespace}/helm-test")
+
+
+def test_upgrade_to_a_new_image_tag_and_new_values_fails_no_pod_creation(
+        release, node_cluster, node_api, app_namespace, helm):
+    names = images.names()
+    for ref in (names.webhook, names.elector):
+        node_cluster.node.ctr("images", "tag", "--force", ref, f"{ref.rsplit(':', 1)[0]}:{UPGRADED_TAG}")
+    ca_before = _ca_bundles(node_api)
+    changed = {**_local_images(UPGRADED_TAG), "elector.leaseDuration": "20s", "webhook.timeoutSeconds": 8,
+               "commonLabels": {"team": "platform"}}
+    loop = CreateLoop(node_api, app_namespace)
+    loop.start()
+    try:
+        time.sleep(1)
+        took_image = _helm(helm, node_cluster, "upgrade", _local_images(UPGRADED_TAG), "--wait", "--timeout=120s")
+        took_values = _helm(helm, node_cluster, "upgrade", changed, "--wait", "--timeout=120s")
+        time.sleep(2)
+    finally:
+        loop.stop()
+    print(f"upgrade: image tag dev -> {UPGRADED_TAG} in {took_image:.1f} s, then values in {took_values:.1f} s; "
+          f"{loop.created} opted-in pods created meanwhile, {len(loop.injected)} injected, "
+          f"{len(loop.failures)} failed")
+    assert loop.failures == []
+    assert loop.created > 100 and loop.plain == []
+
+    # The new webhook pods run the new tag; the last pods got the new elector image and timings.
+    pods = _webhook_pods(node_api)
+    assert {p["spec"]["containers"][0]["image"] for p in pods if "deletionTimestamp" not in p["metadata"]} == {
+        f"{names.webhook.rsplit(':', 1)[0]}:{UPGRADED_TAG}"}
+    last = _elector(loop.injected[-1][1])
+    assert last["image"] == f"{names.elector.rsplit(':', 1)[0]}:{UPGRADED_TAG}"
+    assert "--lease-duration=20s" in last["args"]
+    config = node_api.get(f"{MWC_PATH}/kube-elector").json()
+    assert {hook["timeoutSeconds"] for hook in config["webhooks"]} == {8}
+    assert config["metadata"]["labels"]["team"] == "platform"
+    assert _ca_bundles(node_api) == ca_before, "an upgrade changed the caBundle the webhook had patched"
+
+
+def test_uninstall_removes_the_webhook_configuration_before_the_webhook_pods_stop(
+        release, node_cluster, node_api, app_namespace, helm):
+    started = time.monotonic()
+    watches = [Watch(node_cluster, MWC_PATH, {"fieldSelector": "metadata.name=kube-elector"}, started),
+               Watch(node_cluster, f"/api/v1/namespaces/{charts.NAMESPACE}/pods",
+                     {"labelSelector": f"app.kubernetes.io/name={WEBHOOK}"}, started)]
+    pods = {p["metadata"]["name"] for p in _webhook_pods(node_api) if "deletionTimestamp" not in p["metadata"]}
+    loop = CreateLoop(node_api, app_namespace, started=started)
+    for thread in (*watches, loop):
+        thread.start()
+    try:
+        time.sleep(1)
+        uninstall_at = time.monotonic() - started
+        took = _helm(helm, node_cluster, "uninstall")
+        node_cluster.kubectl("wait", "--for=delete", "pod", "-l", f"app.kubernetes.io/name={WEBHOOK}",
+                             "-n", charts.NAMESPACE, "--timeout=60s", timeout=70)
+        time.sleep(1)
+    finally:
+        loop.stop()
+        for watch in watches:
+            watch.close()
+
+    mwc_gone = next(at for at, kind, _ in watches[0].events if kind == "DELETED")
+    events = [(at, kind, o) for at, kind, o in reversed(watches[1].events) if o["metadata"]["name"] in pods]
+    terminating = {o["metadata"]["name"]: at for at, _, o in events if o["metadata"].get("deletionTimestamp")}
+    stopped = {o["metadata"]["name"]: at for at, kind, o in events
+               if kind == "DELETED" or any("terminated" in s.get("state", {})
+                                           for s in o["status"].get("containerStatuses", []))}
+    print(f"uninstall (helm {took:.2f} s), from `helm uninstall`: MutatingWebhookConfiguration deleted at "
+          f"+{mwc_gone - uninstall_at:.2f} s; webhook pods terminating from "
+          f"+{min(terminating.values()) - uninstall_at:.2f} s, stopped at "
+          + ", ".join(f"+{at - uninstall_at:.2f} s" for at in sorted(stopped.values()))
+          + f"; {loop.created} opted-in pods created meanwhile: {len(loop.injected)} injected, "
+          f"{len(loop.plain)} not (webhook gone), {len(loop.failures)} failed")
+    assert set(stopped) == pods == set(terminating)
+    assert mwc_gone < min(terminating.values()) < min(stopped.values())
+    assert loop.failures == []
+    # Opted-in pods are created again, without the sidecar: nothing is left to call.
+    assert loop.plain and all(at > mwc_gone for at in loop.plain)
+    reply = node_api.post(f"/api/v1/namespaces/{app_namespace}/pods", json=_pod())
+    assert reply.status_code == 201 and _elector(reply.json()) is None, reply.text
+    assert node_api.get(f"{MWC_PATH}/kube-elector").status_code == 404
