@@ -8,6 +8,7 @@ app's last role line from its log, read through the API server and the kubelet (
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -17,10 +18,11 @@ import httpx
 
 from localplane import pods
 
-__all__ = ["Container", "Observation", "observe", "agreed_leader", "wait_for", "describe", "app_said",
-           "list_pods", "ELECTOR_PORT"]
+__all__ = ["Container", "Observation", "observe", "agreed_leader", "wait_for", "wait_agreed_leader", "describe",
+           "app_said", "list_pods", "LeaseWatch", "ELECTOR_PORT", "APP_SELECTOR"]
 
 ELECTOR_PORT = 4040  # the webhook's default (annotation elector.dev/port)
+APP_SELECTOR = "app=leader-app"  # the sample app's pods
 T = TypeVar("T")
 
 
@@ -144,3 +146,55 @@ def describe(observations: Iterable[Observation]) -> str:
         lines.append(f"{o.name} {o.phase}{' terminating' if o.terminating else ''} [{containers}] "
                      f"elector={json.dumps(o.status)} app={o.app!r}")
     return "\n".join(lines)
+
+
+def wait_agreed_leader(api: httpx.Client, namespace: str, *, count: int, timeout: float = 90,
+                       selector: str = APP_SELECTOR) -> str:
+    """Until `count` pods are Running and Ready, and all name one leader that alone says is_leader."""
+    def agreed() -> str | None:
+        seen = observe(api, namespace, selector=selector, with_logs=False)
+        live = [o for o in seen if not o.terminating]
+        ready = [o for o in live if o.phase == "Running" and all(c.ready for c in o.containers.values())]
+        return agreed_leader(live) if len(live) == len(ready) == count else None
+
+    return wait_for(agreed, timeout=timeout, interval=0.2, message=f"{count} pods with one agreed leader",
+                            detail=lambda: describe(observe(api, namespace, selector=selector)))
+
+
+class LeaseWatch(threading.Thread):
+    """Watches one Lease and notes (monotonic time, holderIdentity) at each change, as the API server sends it."""
+
+    def __init__(self, client: httpx.Client, namespace: str, name: str) -> None:
+        super().__init__(daemon=True, name=f"lease-watch-{name}")
+        self.client, self.namespace, self.name = client, namespace, name
+        self.changes: list[tuple[float, str]] = []
+        self.walls: list[float] = []  # time.time() of each change, for comparing with pods' own clocks
+        self.ready = threading.Event()
+
+    def run(self) -> None:
+        path = f"/apis/coordination.k8s.io/v1/namespaces/{self.namespace}/leases"
+        params = {"watch": "true", "fieldSelector": f"metadata.name={self.name}", "timeoutSeconds": "600"}
+        with self.client.stream("GET", path, params=params, timeout=None) as stream:
+            self.ready.set()
+            for line in stream.iter_lines():
+                event = json.loads(line)
+                holder = event["object"].get("spec", {}).get("holderIdentity") or ""
+                if event["type"] == "DELETED":
+                    holder = "<deleted>"
+                if not self.changes or self.changes[-1][1] != holder:
+                    self.changes.append((time.monotonic(), holder))
+                    self.walls.append(time.time())
+
+    def holders_after(self, wall: float) -> list[tuple[float, str]]:
+        """(wall time, holder) of each change after `wall`."""
+        return [(w, who) for w, (_, who) in zip(self.walls, self.changes) if w >= wall]
+
+    def released_by(self, holder: str) -> float | None:
+        """When the Lease first showed another holder (or none) after `holder`."""
+        held = False
+        for when, who in self.changes:
+            if who == holder:
+                held = True
+            elif held:
+                return when
+        return None

@@ -25,6 +25,7 @@ from elector import httpclient
 from elector import httpserver
 from elector import kubeconfig
 from elector import leaselock
+from elector import leaderservice
 from elector import owners
 from elector import podlabel
 from elector import recorder
@@ -87,6 +88,13 @@ async def run(cfg: settingses.Settings, env: Optional[Mapping[str, str]] = None)
                                        clock=clock, retry=election_cfg.retry_period)
         elector.add_listener(labeler.on_view)
         background.append(asyncio.ensure_future(labeler.run()))
+    router: Optional[leaderservice.LeaderService] = None
+    if cfg.leader_service:
+        me = {"name": cfg.pod_name, "namespace": cfg.pod_namespace, "uid": cfg.pod_uid, "ip": cfg.pod_ip}
+        router = leaderservice.LeaderService(api_client(), namespace=cfg.pod_namespace, service=cfg.leader_service,
+                                             pod=me, clock=clock, retry=election_cfg.retry_period)
+        elector.add_listener(router.on_view)
+        background.append(asyncio.ensure_future(router.run()))
 
     stopping = asyncio.Event()
     app_released = asyncio.Event()
@@ -142,6 +150,8 @@ async def run(cfg: settingses.Settings, env: Optional[Mapping[str, str]] = None)
     if was_leading or elector.holds_lease():
         await elector.release()
     flushes = [events_out.flush()] + ([labeler.flush()] if labeler is not None else [])
+    if router is not None:  # after the release: a successor takes the Service over, or we empty it
+        flushes.append(router.hand_over(wait=min(1.0, election_cfg.request_timeout / 2)))
     with contextlib.suppress(asyncio.TimeoutError):
         await asyncio.wait_for(asyncio.gather(*flushes), election_cfg.request_timeout)
     for task in background:

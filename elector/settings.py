@@ -113,9 +113,11 @@ class Settings:
     release_timeout: float = 0.0
     app_health_url: Optional[str] = None
     leader_label: bool = False
+    leader_service: Optional[str] = None  # a selector-less Service whose EndpointSlice names the leader
     pod_name: str = ""
     pod_namespace: str = ""
     pod_uid: str = ""
+    pod_ip: str = ""
 
 
 _LOG_LEVELS = {
@@ -143,6 +145,8 @@ def _flag_table() -> list[tuple[str, str, str]]:
         ("release-timeout", "0", "on SIGTERM, wait this long for the app's POST /release (0: don't wait)"),
         ("app-health-url", "", "lead only while GET of this URL answers 2xx (off by default)"),
         ("leader-label", "", "keep the label elector.dev/leader=true on the leader pod (bool)"),
+        ("leader-service", "", "route this Service (no selector) to the leader: its EndpointSlice <name>-leader "
+                               "names the leader pod (needs $POD_IP and $POD_UID)"),
     ]
 
 
@@ -213,6 +217,9 @@ def parse(argv: Sequence[str], env: Mapping[str, str]) -> Settings:
     metrics_port: Optional[int] = None
     if value("metrics-address"):
         metrics_host, metrics_port = _address("metrics-address", value("metrics-address"))
+    leader_service = value("leader-service") or None
+    if leader_service and not (env.get("POD_IP") and env.get("POD_UID")):
+        raise SettingsError("--leader-service: needs the pod's IP and uid in $POD_IP and $POD_UID (downward API)")
     app_health_url = value("app-health-url") or None
     if app_health_url and not app_health_url.startswith("http://"):
         raise SettingsError(f"--app-health-url: {app_health_url!r} must be an http:// URL")
@@ -249,9 +256,11 @@ def parse(argv: Sequence[str], env: Mapping[str, str]) -> Settings:
         release_timeout=_duration("release-timeout", value("release-timeout")),
         app_health_url=app_health_url,
         leader_label=_bool("leader-label", value("leader-label")),
+        leader_service=leader_service,
         pod_name=env.get("POD_NAME", "") or identity,
         pod_namespace=env.get("POD_NAMESPACE", "") or namespace,
         pod_uid=env.get("POD_UID", ""),
+        pod_ip=env.get("POD_IP", ""),
     )
 
 

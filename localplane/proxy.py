@@ -67,7 +67,8 @@ def proxy_config(kubeconfig: Path, *, node_name: str, healthz_port: int, metrics
         "clusterCIDR": network.POD_CIDR,
         "detectLocalMode": "ClusterCIDR",
         "nodePortAddresses": [f"{network.NODE_IP}/32"],
-        "nftables": {"masqueradeAll": True, "syncPeriod": "30s", "minSyncPeriod": "0s"},
+        # kube-proxy's defaults: rules follow a change at once, then at most once a second (0 = default).
+        "nftables": {"masqueradeAll": True, "syncPeriod": "30s", "minSyncPeriod": "1s"},
         "conntrack": {"maxPerCore": 0, "min": 0, "tcpEstablishedTimeout": "0s", "tcpCloseWaitTimeout": "0s",
                       "udpTimeout": "0s", "udpStreamTimeout": "0s"},
     }

@@ -15,10 +15,12 @@ from webhook.settings import Settings
 
 @dataclass(frozen=True)
 class Binding:
-    """A ServiceAccount whose elector needs the election ClusterRole in its namespace."""
+    """A ServiceAccount whose elector needs the election ClusterRole in its namespace, and the
+    ClusterRoles of the optional features its pod asked for (`roles`, e.g. "leader-service")."""
 
     namespace: str
     service_account: str
+    roles: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -48,5 +50,5 @@ def handle(request: admission.Request, *, namespace_opted_in: bool, settings: Se
     review = admission.patched(request, pod, result.pod, warnings=result.warnings)
     binding = None
     if settings.manage_role_bindings and not request.dry_run and result.service_account:
-        binding = Binding(namespace, result.service_account)
+        binding = Binding(namespace, result.service_account, result.roles)
     return Outcome(review, "injected", result.decision.reason, election=result.election, binding=binding)

@@ -32,6 +32,7 @@ class Result:
     decision: Decision
     election: str | None = None
     service_account: str | None = None
+    roles: tuple[str, ...] = ()  # features whose ClusterRole the ServiceAccount needs too (handler.ROLES)
     warnings: list[str] = field(default_factory=list)
 
 
@@ -65,7 +66,10 @@ def mutate(pod: dict[str, Any], *, namespace: str, namespace_opted_in: bool, set
             f"hostNetwork pod: the elector's localhost:{opts.port} is shared with the node and other hostNetwork pods"
         )
     account = (pod.get("spec") or {}).get("serviceAccountName") or "default"
-    return Result(mutated, decision, election=opts.election, service_account=account, warnings=warnings)
+    roles = tuple(role for role, wanted in (("leader-service", bool(opts.leader_service)),
+                                            ("leader-label", opts.leader_label)) if wanted)
+    return Result(mutated, decision, election=opts.election, service_account=account, roles=roles,
+                  warnings=warnings)
 
 
 def inject(pod: dict[str, Any], opts: options.PodOptions, *, namespace: str, settings: Settings) -> dict[str, Any]:

@@ -59,44 +59,56 @@ class Api:
         return json.loads(text) if text else None
 
 
-class RoleBindings:
-    """Makes sure each injected pod's ServiceAccount may run its election.
+#: The ClusterRole of each optional feature a pod may ask for (manifests/rbac-election.yaml).
+FEATURE_ROLES = {"leader-service": "kube-elector-leader-service", "leader-label": "kube-elector-leader-label"}
 
-    One RoleBinding per (namespace, ServiceAccount) to the shipped ClusterRole. The webhook
-    holds only `create` on rolebindings and `bind` on that one ClusterRole.
+
+class RoleBindings:
+    """Makes sure each injected pod's ServiceAccount may run its election (and its features).
+
+    One RoleBinding per (namespace, ServiceAccount) to the election ClusterRole, plus one per
+    feature the pod asked for. The webhook holds only `create` on rolebindings and `bind` on
+    those shipped ClusterRoles.
     """
 
     def __init__(self, api: Api, cluster_role: str) -> None:
         self._api = api
         self._role = cluster_role
-        self._done: set[Binding] = set()
+        self._done: set[tuple[str, str, str]] = set()
         self._lock = threading.Lock()
 
     def ensure(self, binding: Binding) -> None:
-        with self._lock:
-            if binding in self._done:
-                return
-        body = role_binding(binding, self._role)
+        wanted = [("", self._role)] + [(role, FEATURE_ROLES[role]) for role in binding.roles]
+        for suffix, cluster_role in wanted:
+            key = (binding.namespace, binding.service_account, cluster_role)
+            with self._lock:
+                if key in self._done:
+                    continue
+            if self._create(binding, cluster_role, suffix):
+                with self._lock:
+                    self._done.add(key)
+
+    def _create(self, binding: Binding, cluster_role: str, suffix: str) -> bool:
+        body = role_binding(binding, cluster_role, suffix=suffix)
         path = f"/apis/rbac.authorization.k8s.io/v1/namespaces/{binding.namespace}/rolebindings"
+        fields = {"namespace": binding.namespace, "service_account": binding.service_account, "role": cluster_role}
         try:
             self._api.call("POST", path, body)
-            log.info("rolebinding created", extra={"event": "rolebinding_created", "namespace": binding.namespace,
-                                                    "service_account": binding.service_account})
+            log.info("rolebinding created", extra={"event": "rolebinding_created", **fields})
         except KubeError as exc:
             if exc.status != 409:  # 409: it exists already
-                log.error("rolebinding failed", extra={"event": "rolebinding_failed", "namespace": binding.namespace,
-                                                        "service_account": binding.service_account, "error": str(exc)})
-                return
-        with self._lock:
-            self._done.add(binding)
+                log.error("rolebinding failed", extra={"event": "rolebinding_failed", **fields, "error": str(exc)})
+                return False
+        return True
 
 
-def role_binding(binding: Binding, cluster_role: str) -> dict[str, Any]:
+def role_binding(binding: Binding, cluster_role: str, *, suffix: str = "") -> dict[str, Any]:
+    name = f"kube-elector-{binding.service_account}" + (f"-{suffix}" if suffix else "")
     return {
         "apiVersion": "rbac.authorization.k8s.io/v1",
         "kind": "RoleBinding",
         "metadata": {
-            "name": f"kube-elector-{binding.service_account}"[:253],
+            "name": name[:253],
             "namespace": binding.namespace,
             "labels": {"app.kubernetes.io/managed-by": "kube-elector"},
         },

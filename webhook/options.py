@@ -22,6 +22,8 @@ RENEW_DEADLINE = ANNOTATION_PREFIX + "renew-deadline"
 RETRY_PERIOD = ANNOTATION_PREFIX + "retry-period"
 CONTAINERS = ANNOTATION_PREFIX + "containers"
 RELEASE_TIMEOUT = ANNOTATION_PREFIX + "release-timeout"
+LEADER_SERVICE = ANNOTATION_PREFIX + "leader-service"
+LEADER_LABEL = ANNOTATION_PREFIX + "leader-label"
 INJECTED = ANNOTATION_PREFIX + "injected"  # written by us: the version that injected the pod
 
 #: Annotations a user may set, with the help shown when one is wrong.
@@ -35,9 +37,13 @@ KNOWN = {
     RETRY_PERIOD: "a duration such as 2s",
     CONTAINERS: "a comma-separated list of the pod's container names, e.g. app,worker",
     RELEASE_TIMEOUT: "a duration such as 5s: how long the elector waits for the app's POST /release on shutdown",
+    LEADER_SERVICE: "the name of a Service without a selector in the pod's namespace (a DNS-1035 label, "
+                    "e.g. my-app-leader): the leader keeps its EndpointSlice pointing at itself",
+    LEADER_LABEL: '"true" or "false": keep the label elector.dev/leader=true on the leader pod (for a Service selector)',
 }
 
 _DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_DNS1035_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 _HASH_LABEL = "pod-template-hash"
 
 
@@ -61,6 +67,8 @@ class PodOptions:
     retry_period: str
     env_containers: frozenset[str] | None  # None: every container
     release_timeout: str | None
+    leader_service: str | None = None  # a selector-less Service the leader points at itself
+    leader_label: bool = False  # the elector.dev/leader=true label on the leader pod
 
 
 def annotations(pod: dict[str, Any]) -> dict[str, str]:
@@ -104,7 +112,25 @@ def read(pod: dict[str, Any], settings: Settings) -> PodOptions:
         retry_period=timings[RETRY_PERIOD],
         env_containers=_containers(pod, notes),
         release_timeout=release,
+        leader_service=_leader_service(notes),
+        leader_label=_bool(notes, LEADER_LABEL),
     )
+
+
+def _leader_service(notes: dict[str, str]) -> str | None:
+    if LEADER_SERVICE not in notes:
+        return None
+    name = notes[LEADER_SERVICE]
+    if not isinstance(name, str) or not _DNS1035_LABEL.match(name) or len(name) > 63:
+        raise Refusal(LEADER_SERVICE, f"{name!r} is not a Service name", KNOWN[LEADER_SERVICE])
+    return name
+
+
+def _bool(notes: dict[str, str], key: str) -> bool:
+    value = notes.get(key, "false")
+    if value not in ("true", "false"):
+        raise Refusal(key, f"{value!r} is not a boolean", KNOWN[key])
+    return value == "true"
 
 
 def election_name(pod: dict[str, Any]) -> str:

@@ -36,6 +36,10 @@ def container(options: PodOptions, *, namespace: str, settings: Settings) -> dic
     ]
     if options.release_timeout:
         args.append(f"--release-timeout={options.release_timeout}")
+    if options.leader_service:
+        args.append(f"--leader-service={options.leader_service}")
+    if options.leader_label:
+        args.append("--leader-label=true")
     probe = {"httpGet": {"path": "/healthz", "port": options.probe_port}}
     spec: dict[str, Any] = {
         "name": CONTAINER_NAME,
@@ -47,6 +51,7 @@ def container(options: PodOptions, *, namespace: str, settings: Settings) -> dic
             _field_env("POD_NAME", "metadata.name"),
             _field_env("POD_NAMESPACE", "metadata.namespace"),
             _field_env("POD_UID", "metadata.uid"),
+            *([_field_env("POD_IP", "status.podIP")] if options.leader_service else []),
         ],
         "ports": [{"name": "elector-probe", "containerPort": options.probe_port, "protocol": "TCP"}],
         # The app starts only once the elector serves (native sidecar ordering).

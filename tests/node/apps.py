@@ -1,10 +1,7 @@
-"""What the node tests deploy and wait for: the sample app, bare opted-in pods, a Lease."""
+"""What the node tests deploy and wait for: the sample app, bare opted-in pods."""
 
 from __future__ import annotations
 
-import json
-import threading
-import time
 from typing import Any
 
 import httpx
@@ -13,7 +10,9 @@ from demo import observe
 from localplane import cluster as cluster_
 from localplane import images
 
-APP_SELECTOR = "app=leader-app"
+APP_SELECTOR = observe.APP_SELECTOR
+wait_agreed_leader = observe.wait_agreed_leader
+LeaseWatch = observe.LeaseWatch
 # A container's main process is PID 1 of its own PID namespace: without a handler, SIGTERM does nothing.
 ON_SIGTERM_EXIT = "import signal, sys, time; signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))\n"
 SLEEP = ["python3", "-c", ON_SIGTERM_EXIT + "time.sleep(3600)"]
@@ -24,19 +23,6 @@ def deploy_sample_app(the_cluster: cluster_.Cluster, namespace: str, *, replicas
     the_cluster.kubectl("apply", "-k", str(cluster_.OVERLAYS / "leader-app"), "-n", namespace)
     if replicas != 3:
         the_cluster.kubectl("scale", "deployment/leader-app", f"--replicas={replicas}", "-n", namespace)
-
-
-def wait_agreed_leader(api: httpx.Client, namespace: str, *, count: int, timeout: float = 90,
-                       selector: str = APP_SELECTOR) -> str:
-    """Until `count` pods are Running and Ready, and all name one leader that alone says is_leader."""
-    def agreed() -> str | None:
-        seen = observe.observe(api, namespace, selector=selector, with_logs=False)
-        live = [o for o in seen if not o.terminating]
-        ready = [o for o in live if o.phase == "Running" and all(c.ready for c in o.containers.values())]
-        return observe.agreed_leader(live) if len(live) == len(ready) == count else None
-
-    return observe.wait_for(agreed, timeout=timeout, interval=0.2, message=f"{count} pods with one agreed leader",
-                            detail=lambda: observe.describe(observe.observe(api, namespace, selector=selector)))
 
 
 def bare_pod(name: str, *, command: list[str], annotations: dict[str, str] | None = None,
@@ -75,39 +61,6 @@ def wait_pod_ready(api: httpx.Client, namespace: str, name: str, *, timeout: flo
 
     return observe.wait_for(ready, timeout=timeout, interval=0.1, message=f"pod {namespace}/{name} Ready",
                             detail=lambda: str(get_pod(api, namespace, name).get("status")))
-
-
-class LeaseWatch(threading.Thread):
-    """Watches one Lease and notes (monotonic time, holderIdentity) at each change, as the API server sends it."""
-
-    def __init__(self, client: httpx.Client, namespace: str, name: str) -> None:
-        super().__init__(daemon=True, name=f"lease-watch-{name}")
-        self.client, self.namespace, self.name = client, namespace, name
-        self.changes: list[tuple[float, str]] = []
-        self.ready = threading.Event()
-
-    def run(self) -> None:
-        path = f"/apis/coordination.k8s.io/v1/namespaces/{self.namespace}/leases"
-        params = {"watch": "true", "fieldSelector": f"metadata.name={self.name}", "timeoutSeconds": "120"}
-        with self.client.stream("GET", path, params=params, timeout=None) as stream:
-            self.ready.set()
-            for line in stream.iter_lines():
-                event = json.loads(line)
-                holder = event["object"].get("spec", {}).get("holderIdentity") or ""
-                if event["type"] == "DELETED":
-                    holder = "<deleted>"
-                if not self.changes or self.changes[-1][1] != holder:
-                    self.changes.append((time.monotonic(), holder))
-
-    def released_by(self, holder: str) -> float | None:
-        """When the Lease first showed another holder (or none) after `holder`."""
-        held = False
-        for when, who in self.changes:
-            if who == holder:
-                held = True
-            elif held:
-                return when
-        return None
 
 
 def wait_terminated(api: httpx.Client, namespace: str, name: str, *, timeout: float = 30) -> dict[str, Any]:

@@ -175,3 +175,31 @@ def test_env_only_into_the_named_containers():
 )
 def test_election_name(meta, expected):
     assert options.election_name({"metadata": meta}) == expected
+
+
+def test_leader_service_annotation_passes_the_service_the_pod_ip_and_asks_for_its_role():
+    result = mutate(pod(**{"metadata.annotations": {"elector.dev/inject": "true",
+                                                    "elector.dev/leader-service": "web-leader"}}))
+    c = elector_of(result.pod)
+    assert "--leader-service=web-leader" in c["args"]
+    ip = next(e for e in c["env"] if e["name"] == "POD_IP")
+    assert ip["valueFrom"]["fieldRef"]["fieldPath"] == "status.podIP"
+    assert result.roles == ("leader-service",)
+    plain = mutate(pod())
+    assert plain.roles == () and "POD_IP" not in env_of(elector_of(plain.pod))
+
+
+def test_leader_label_annotation_turns_the_label_on_and_asks_for_its_role():
+    result = mutate(pod(**{"metadata.annotations": {"elector.dev/inject": "true", "elector.dev/leader-label": "true"}}))
+    assert "--leader-label=true" in elector_of(result.pod)["args"] and result.roles == ("leader-label",)
+
+
+@pytest.mark.parametrize("annotation, value", [
+    ("elector.dev/leader-service", "Web_Leader"),
+    ("elector.dev/leader-service", "1web"),
+    ("elector.dev/leader-label", "yes"),
+])
+def test_a_bad_leader_routing_annotation_is_refused_by_name(annotation, value):
+    with pytest.raises(options.Refusal) as refused:
+        mutate(pod(**{"metadata.annotations": {"elector.dev/inject": "true", annotation: value}}))
+    assert refused.value.field == annotation and "accepted:" in str(refused.value)

@@ -1,0 +1,85 @@
+"""A Service that routes to the leader only (issue 15), both ways, through kube-proxy's ClusterIP:
+
+- `examples/leader-service`: the leader's elector writes the Service's EndpointSlice (direct);
+- `examples/leader-service-label`: the elector keeps `elector.dev/leader=true` on the leader pod and
+  the Service selects it (through the EndpointSlice controller).
+
+A client pod requests the ClusterIP every 10 ms while leadership moves: the leader's elector gets
+SIGTERM, the leader pod is deleted, the leader's elector is killed, the Deployment rolls. Only the
+leader answers 200 (the sample app asks its elector per request); the test records who answered.
+"""
+
+from __future__ import annotations
+
+import signal
+import time
+
+import pytest
+
+from demo import routing
+from tests.node import apps
+
+@pytest.mark.parametrize("example", ["leader-service", "leader-service-label"])
+def test_traffic_follows_the_leader_and_no_other_pod_serves_as_leader(
+        example, node_cluster, node_api, node_namespace, tmp_path):
+    node_cluster.kubectl("apply", "-k", routing.overlay(tmp_path, example), "-n", node_namespace)
+    apps.wait_agreed_leader(node_api, node_namespace, count=3)
+    service = node_api.get(f"/api/v1/namespaces/{node_namespace}/services/leader-app-leader").json()
+    url = f"http://{service['spec']['clusterIP']}/"
+    node_api.post(f"/api/v1/namespaces/{node_namespace}/pods", json=routing.client_pod("client", url)
+                  ).raise_for_status()
+    apps.wait_pod_ready(node_api, node_namespace, "client")
+    lease = apps.LeaseWatch(node_cluster.plane.client(), node_namespace, "leader-app")
+    lease.start()
+    lease.ready.wait(5)
+
+    def log() -> list[routing.Answer]:
+        return routing.parse(node_cluster.kubectl("logs", "-n", node_namespace, "client").stdout)
+
+    apps.observe.wait_for(lambda: any(a.code == 200 for a in log()), timeout=30, message="the leader answers")
+    faults: list[tuple[str, float, str]] = []
+
+    def fault(what: str, act) -> None:
+        old = routing.holder(node_api, node_namespace)
+        faults.append((what, time.time(), old))
+        act(old)
+        apps.wait_agreed_leader(node_api, node_namespace, count=3, timeout=90)
+        time.sleep(2)
+
+    fault("SIGTERM to the leader's elector", lambda old: routing.signal_elector(node_api, node_namespace, old, signal.SIGTERM))
+    fault("leader pod deleted", lambda old: node_api.delete(f"/api/v1/namespaces/{node_namespace}/pods/{old}"))
+    fault("leader's elector killed", lambda old: routing.signal_elector(node_api, node_namespace, old, signal.SIGKILL))
+    fault("rolling update", lambda old: (
+        node_cluster.kubectl("rollout", "restart", "deployment/leader-app", "-n", node_namespace),
+        node_cluster.kubectl("rollout", "status", "deployment/leader-app", "-n", node_namespace, "--timeout=120s",
+                             timeout=130)))
+    answers = log()
+    end = time.time()
+
+    handovers = []
+    for i, (what, at_fault, old) in enumerate(faults):
+        until = faults[i + 1][1] if i + 1 < len(faults) else end
+        holder = old
+        for wall, who in lease.holders_after(at_fault):
+            if wall >= until:
+                break
+            if who and who != holder:
+                handovers.append(routing.analyse(answers, what=what, fault=at_fault, at=wall, old=holder, new=who,
+                                                 until=until))
+                holder = who
+        if holder == old:
+            print(f"{example}: {what}: {old} kept the lead")
+    for h in handovers:
+        reached = f"{h.to_new_leader:.3f} s" if h.to_new_leader is not None else "never"
+        print(f"{example}: {h.what}: {h.old} -> {h.new}: first answer from the new leader after {reached}; "
+              f"{h.not_leader} answered 503 (not the leader), {h.unanswered} unanswered")
+    print(f"{example}: {len(answers)} requests; {routing.summary(handovers)}")
+
+    assert len(answers) > 500 and handovers
+    assert all(a.is_leader for a in answers if a.code == 200)  # only the leader serves
+    assert not any(a.is_leader for a in answers if a.code == 503)
+    # Each 200 came from the pod that held the Lease then (the watch started before the first request).
+    timeline = lease.holders_after(0)
+    assert timeline and not routing.served_by_others(answers, timeline), routing.served_by_others(answers, timeline)[:5]
+    assert all(h.to_new_leader is not None for h in handovers), handovers
+    assert [a.code for a in answers[-20:]] == [200] * 20, answers[-20:]
