@@ -43,11 +43,16 @@ def rules(client: httpx.Client, namespace: str) -> list[str]:
                   for r in status["resourceRules"] if r.get("resources"))
 
 
-def test_elector_account_can_run_its_election_and_nothing_more(installed, control_plane, api, namespace):
-    api.post(f"/api/v1/namespaces/{namespace}/serviceaccounts", json={"metadata": {"name": "app"}}).raise_for_status()
-    binding = kube.role_binding(handler.Binding(namespace, "app"), "kube-elector-election")
+def bound_account(plane, api, namespace, account, role) -> httpx.Client:
+    """A new ServiceAccount bound (RoleBinding, as the webhook makes it) to `role`; a client with its token."""
+    api.post(f"/api/v1/namespaces/{namespace}/serviceaccounts", json={"metadata": {"name": account}}).raise_for_status()
+    binding = kube.role_binding(handler.Binding(namespace, account), role)
     api.post(f"/apis/rbac.authorization.k8s.io/v1/namespaces/{namespace}/rolebindings", json=binding).raise_for_status()
-    with as_account(control_plane, namespace, "app") as elector:
+    return as_account(plane, namespace, account)
+
+
+def test_elector_account_can_run_its_election_and_nothing_more(installed, control_plane, api, namespace):
+    with bound_account(control_plane, api, namespace, "app", "kube-elector-election") as elector:
         granted = rules(elector, namespace)
         print("elector rules:", granted)
         assert "coordination.k8s.io/leases: create,get,list,update,watch" in granted
@@ -95,15 +100,14 @@ def test_webhook_account_may_bind_only_our_role(installed, control_plane, namesp
             return hook.post(f"/apis/rbac.authorization.k8s.io/v1/namespaces/{namespace}/rolebindings", json=body)
 
         assert bind("cluster-admin").status_code == 403
-        assert bind("kube-elector-leader-label").status_code == 403
-        assert bind("kube-elector-election").status_code == 201
+        assert bind("kube-elector-status").status_code == 403  # read-only view: for people, not pods
+        # The election, and the two routing features a pod may ask for by annotation.
+        for role in ("kube-elector-election", "kube-elector-leader-label", "kube-elector-leader-service"):
+            assert bind(role).status_code == 201, role
 
 
 def test_the_status_view_role_only_reads(installed, control_plane, api, namespace):
-    api.post(f"/api/v1/namespaces/{namespace}/serviceaccounts", json={"metadata": {"name": "oncall"}}).raise_for_status()
-    binding = kube.role_binding(handler.Binding(namespace, "oncall"), "kube-elector-status")
-    api.post(f"/apis/rbac.authorization.k8s.io/v1/namespaces/{namespace}/rolebindings", json=binding).raise_for_status()
-    with as_account(control_plane, namespace, "oncall") as viewer:
+    with bound_account(control_plane, api, namespace, "oncall", "kube-elector-status") as viewer:
         granted = rules(viewer, namespace)
         print("status view rules:", granted)
         assert "coordination.k8s.io/leases: get,list,watch" in granted
@@ -114,3 +118,17 @@ def test_the_status_view_role_only_reads(installed, control_plane, api, namespac
         assert not can(viewer, "create", "events", namespace, group="events.k8s.io")
         assert not can(viewer, "get", "secrets", namespace)
         assert not can(viewer, "list", "leases", "kube-elector", group="coordination.k8s.io")
+
+
+def test_the_leader_service_role_keeps_endpoint_slices_and_nothing_more(installed, control_plane, api, namespace):
+    with bound_account(control_plane, api, namespace, "router", "kube-elector-leader-service") as router:
+        print("leader-service rules:", rules(router, namespace))
+        assert can(router, "get", "services", namespace)
+        for verb in ("get", "create", "update"):
+            assert can(router, verb, "endpointslices", namespace, group="discovery.k8s.io")
+        for verb in ("delete", "list", "watch", "patch"):
+            assert not can(router, verb, "endpointslices", namespace, group="discovery.k8s.io")
+        assert not can(router, "update", "services", namespace)
+        assert not can(router, "list", "services", namespace)
+        assert not can(router, "get", "pods", namespace)
+        assert not can(router, "create", "endpointslices", "kube-elector", group="discovery.k8s.io")
