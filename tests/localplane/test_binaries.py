@@ -14,7 +14,7 @@ VERSIONS = {
     "kube-scheduler": "Kubernetes v1.36.99",
 }
 # The node's binaries come from the recipe's cache only (by path, not by version).
-NODE_BINARIES = {"k8s": ["kubelet"], "containerd": ["containerd", "containerd-shim-runc-v2", "ctr"], "helm": ["helm"]}
+NODE_BINARIES = {"k8s": ["kubelet", "kube-proxy"], "containerd": ["containerd", "containerd-shim-runc-v2", "ctr"], "helm": ["helm"]}
 
 
 def _fake(directory: Path, name: str, says: str) -> Path:
