@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from localplane import binaries, cluster, images, network, node, plane
+from localplane import binaries, cluster, images, machine, network, node, plane
 
 _MARKER = ".localplane-workdir"
 
@@ -49,7 +49,8 @@ def main(argv: list[str] | None = None) -> int:
                 running.install_kube_elector()
             _print_usage(running)
             return _watch(running)
-    except (plane.ControlPlaneError, network.NetworkError, node.NodeError, images.ImagesMissing) as exc:
+    except (plane.ControlPlaneError, network.NetworkError, node.NodeError, machine.MachineBusy,
+            images.ImagesMissing) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from localplane import binaries as binaries_
-from localplane import component, images, network, node, plane, proxy
+from localplane import component, images, machine, network, node, plane, proxy
 
 __all__ = ["Cluster", "OVERLAYS", "NAMESPACE"]
 
@@ -31,7 +31,7 @@ class Cluster:
 
     def __init__(self, control_plane: plane.ControlPlane, net: network.NodeNetwork | None,
                  the_node: node.Node | None) -> None:
-        self.lock = node.MachineLock()
+        self.lock = machine.MachineLock()
         self.plane = control_plane
         self.network = net
         self.node = the_node
@@ -45,13 +45,13 @@ class Cluster:
 
         With a node, first waits (up to machine_wait s) for another local node on this machine to stop.
         Raises BinariesMissing, ImagesMissing (run `make binaries` / `make images`), ControlPlaneError,
-        NetworkError or NodeError, after stopping whatever had started.
+        NetworkError, NodeError or MachineBusy, after stopping whatever had started.
         """
         workdir = Path(workdir).resolve()
         workdir.mkdir(parents=True, exist_ok=True)
         if with_node and (absent := images.missing()):
             raise images.ImagesMissing(f"images not built: {', '.join(absent)}; run `make images`")
-        lock = node.MachineLock()
+        lock = machine.MachineLock()
         if with_node:
             lock.acquire(timeout=machine_wait)
         started = time.monotonic()

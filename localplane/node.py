@@ -11,20 +11,17 @@ compares.
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import signal
 import socket
 import subprocess
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from localplane import binaries as binaries_
-from localplane import component, images, network, plane, ports
+from localplane import component, images, machine, network, plane, ports
 
-__all__ = ["Node", "NodeError", "NODE_NAME", "HOST_PATHS"]
+__all__ = ["Node", "NodeError", "NODE_NAME", "HOST_PATHS", "RUN_DIR"]
 
 NODE_NAME = "kube-elector-node"
 # Used by the kubelet or containerd whatever the config says (the device-plugin socket, the
@@ -33,49 +30,12 @@ NODE_NAME = "kube-elector-node"
 # sockets and the kubelet's root directory (which holds its sockets) live in RUN_DIR.
 RUN_DIR = Path("/run/kube-elector-node")
 HOST_PATHS = (Path("/var/lib/kubelet"), Path("/var/log/containers"), Path("/run/containerd"), RUN_DIR)
-_CGROUP_ROOT = Path("/sys/fs/cgroup")
 _RUNC = "/usr/sbin/runc"
 _CNI_BIN = "/usr/lib/cni"
 
 
 class NodeError(component.ComponentError):
     """The node could not start, or did not become Ready; the message ends with the log tail."""
-
-
-class MachineLock:
-    """One node per machine: an abstract Unix socket bound while a node runs (no file, and the kernel
-    frees it when the process dies). A second cluster waits for the first to stop instead of failing
-    on its bridge or cgroups: test sessions on one machine take turns."""
-
-    NAME = b"\0kube-elector-node"
-
-    def __init__(self) -> None:
-        self._sock: socket.socket | None = None
-
-    def acquire(self, *, timeout: float) -> float:
-        """Block until the node is ours; return the seconds waited. NodeError after timeout."""
-        started = time.monotonic()
-        next_note = started
-        while True:
-            sock = socket.socket(socket.AF_UNIX)
-            try:
-                sock.bind(self.NAME)
-                self._sock = sock
-                return time.monotonic() - started
-            except OSError:
-                sock.close()
-            now = time.monotonic()
-            if now - started > timeout:
-                raise NodeError(f"another local node kept this machine for {timeout:.0f} s; stop it first")
-            if now >= next_note:
-                component.say("another local node runs on this machine; waiting for it to stop...")
-                next_note = now + 30
-            time.sleep(0.5)
-
-    def release(self) -> None:
-        if self._sock is not None:
-            self._sock.close()
-            self._sock = None
 
 
 class Node:
@@ -109,7 +69,7 @@ class Node:
 
     def start_runtime(self, *, timeout: float = 60.0) -> None:
         """Write containerd's config and start it; on failure, stop() what started."""
-        for hierarchy in _cgroup_hierarchies():
+        for hierarchy in machine.cgroup_hierarchies():
             if (hierarchy / "kubepods").exists():
                 raise NodeError(f"{hierarchy / 'kubepods'} exists: another kubelet runs on this machine")
         self._created_host_paths = [p for p in HOST_PATHS if not p.exists()]
@@ -138,12 +98,12 @@ class Node:
         """
         steps = [
             lambda: self.kubelet.stop() if self.kubelet is not None else None,
-            _kill_cgroup_processes,
+            machine.kill_cgroup_processes,
             self.containerd.stop,
-            lambda: _kill_by_binary(self.binaries.containerd_shim_runc_v2),
-            lambda: _unmount_under(self.workdir),
-            lambda: _unmount_under(RUN_DIR),
-            _remove_cgroups,
+            lambda: machine.kill_by_binary(self.binaries.containerd_shim_runc_v2),
+            lambda: machine.unmount_under(self.workdir),
+            lambda: machine.unmount_under(RUN_DIR),
+            machine.remove_cgroups,
             *[lambda path=path: shutil.rmtree(path, ignore_errors=True) for path in self._created_host_paths],
         ]
         errors = []
@@ -339,87 +299,3 @@ def _is_ready(node: dict[str, Any]) -> bool:
     ready = any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
     tainted = any(t.get("key") == "node.kubernetes.io/not-ready" for t in node.get("spec", {}).get("taints", []))
     return ready and not tainted
-
-
-def _cgroup_hierarchies() -> list[Path]:
-    """Every mounted cgroup hierarchy (v1 controllers and the unified one)."""
-    hierarchies = []
-    for line in Path("/proc/self/mounts").read_text().splitlines():
-        _, mountpoint, fstype, *_ = line.split()
-        if fstype in ("cgroup", "cgroup2") and mountpoint.startswith(str(_CGROUP_ROOT)):
-            hierarchies.append(Path(mountpoint))
-    return hierarchies
-
-
-def _kubepods_dirs() -> list[Path]:
-    """kubepods cgroup directories, deepest first (so rmdir can go in order)."""
-    # os.walk, not rglob: cgroups vanish while we look (the kubelet removes them as pods stop).
-    dirs = [Path(top) for h in _cgroup_hierarchies() for top, _, _ in os.walk(h / "kubepods")]
-    return sorted(dirs, key=lambda p: len(p.parts), reverse=True)
-
-
-def _kill_until_gone(find: Callable[[], set[int]], *, timeout: float = 10.0) -> bool:
-    """SIGKILL whatever `find()` returns until it returns nothing; False if some survived timeout."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        pids = find() - {os.getpid()}
-        if not pids:
-            return True
-        for pid in pids:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        time.sleep(0.1)
-    return False
-
-
-def _kill_cgroup_processes() -> None:
-    """Every process in a pod's cgroup (containers and sandboxes)."""
-    if not _kill_until_gone(lambda: {int(pid) for d in _kubepods_dirs() for pid in _read_lines(d / "cgroup.procs")}):
-        component.say("some pod processes survived SIGKILL; their cgroups stay")
-
-
-def _kill_by_binary(binary: Path) -> None:
-    """The processes running exactly this binary (containerd's shims outlive containerd)."""
-    target = str(binary.resolve())
-
-    def running() -> set[int]:
-        pids = set()
-        for proc in Path("/proc").iterdir():
-            if proc.name.isdigit():
-                try:
-                    if os.readlink(proc / "exe") == target:
-                        pids.add(int(proc.name))
-                except OSError:
-                    continue
-        return pids
-
-    _kill_until_gone(running)
-
-
-def _unmount_under(root: Path) -> None:
-    """Unmount every mount at or below root, deepest first (overlay rootfs, netns, tmpfs volumes)."""
-    prefix = str(root.resolve())
-    for _ in range(5):
-        points = [line.split()[4] for line in Path("/proc/self/mountinfo").read_text().splitlines()]
-        mine = sorted({p for p in points if p == prefix or p.startswith(prefix + "/")}, key=len, reverse=True)
-        if not mine:
-            return
-        for point in mine:
-            subprocess.run(["umount", "--lazy", point], capture_output=True, check=False)
-
-
-def _remove_cgroups() -> None:
-    for d in _kubepods_dirs():
-        try:
-            d.rmdir()
-        except OSError:
-            pass
-
-
-def _read_lines(path: Path) -> list[str]:
-    try:
-        return path.read_text().split()
-    except OSError:
-        return []

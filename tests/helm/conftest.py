@@ -7,12 +7,9 @@ per machine at a time. The name makes tests/conftest.py mark its users `node`.
 
 from __future__ import annotations
 
-import contextlib
-import time
 import uuid
 from collections.abc import Iterator
 
-import httpx
 import pytest
 
 from localplane import binaries, cluster
@@ -36,21 +33,10 @@ def node_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[cluster.C
 
 
 @pytest.fixture
-def node_api(node_cluster: cluster.Cluster) -> Iterator[httpx.Client]:
-    with node_cluster.plane.client() as client:
-        yield client
-
-
-@pytest.fixture
-def app_namespace(node_api: httpx.Client) -> Iterator[str]:
+def app_namespace(node_cluster: cluster.Cluster) -> Iterator[str]:
     """A fresh namespace for opted-in pods (its `default` ServiceAccount ready); deleted afterwards."""
     name = f"h-{uuid.uuid4().hex[:8]}"
-    created = node_api.post("/api/v1/namespaces", json={"metadata": {"name": name}})
-    assert created.status_code == 201, created.text
-    deadline = time.monotonic() + 30
-    while node_api.get(f"/api/v1/namespaces/{name}/serviceaccounts/default").status_code != 200:
-        assert time.monotonic() < deadline, f"no default ServiceAccount in {name}"
-        time.sleep(0.1)
+    node_cluster.kubectl("create", "namespace", name)
+    node_cluster.kubectl("wait", "--for=create", "serviceaccount/default", "-n", name, "--timeout=30s", timeout=40)
     yield name
-    with contextlib.suppress(httpx.HTTPError):
-        node_api.delete(f"/api/v1/namespaces/{name}")
+    node_cluster.kubectl("delete", "namespace", name, "--wait=false", check=False)

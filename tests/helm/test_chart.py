@@ -54,8 +54,9 @@ def test_values_reach_the_objects(helm):
     for hook in objects["MutatingWebhookConfiguration"]["webhooks"]:
         assert (hook["failurePolicy"], hook["timeoutSeconds"]) == ("Ignore", 10)
         assert hook["clientConfig"]["service"]["namespace"] == "elector-system"
-        assert {"key": "kubernetes.io/metadata.name", "operator": "NotIn",
-                "values": ["kube-system", "monitoring", "elector-system"]} in hook["namespaceSelector"]["matchExpressions"]
+        excluded = {"key": "kubernetes.io/metadata.name", "operator": "NotIn",
+                    "values": ["kube-system", "monitoring", "elector-system"]}
+        assert excluded in hook["namespaceSelector"]["matchExpressions"]
         assert hook["objectSelector"]["matchExpressions"][-1]["key"] == "tier"
 
 

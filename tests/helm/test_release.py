@@ -7,12 +7,11 @@ the loop measures admission alone and leaves the node idle.
 
 from __future__ import annotations
 
-import base64
 import json
 import threading
 import time
 import uuid
-from pathlib import Path
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
@@ -93,14 +92,17 @@ class CreateLoop(threading.Thread):
 
 
 class Watch(threading.Thread):
-    """Records (seconds since `started`, event type, object) of one watch until closed."""
+    """Records (seconds since `started`, event type, object) of one watch, until `done(events)`
+    is true or `seconds` have passed (the API server ends the watch then)."""
 
-    def __init__(self, node_cluster, path: str, params: dict[str, str], started: float) -> None:
+    def __init__(self, node_cluster, path: str, params: dict[str, str], started: float,
+                 done: Callable[[list[tuple[float, str, dict[str, Any]]]], bool], seconds: int = 60) -> None:
         super().__init__(daemon=True)
-        self.client = node_cluster.plane.client(timeout=None)
+        self.client = node_cluster.plane.client(timeout=seconds + 10)
         listed = self.client.get(path, params=params).json()
-        self.path, self.started = path, started
-        self.params = {**params, "watch": "true", "resourceVersion": listed["metadata"]["resourceVersion"]}
+        self.path, self.started, self.done = path, started, done
+        self.params = {**params, "watch": "true", "timeoutSeconds": str(seconds),
+                       "resourceVersion": listed["metadata"]["resourceVersion"]}
         self.events: list[tuple[float, str, dict[str, Any]]] = []
 
     def run(self) -> None:
@@ -109,12 +111,17 @@ class Watch(threading.Thread):
                 for line in reply.iter_lines():
                     event = json.loads(line)
                     self.events.append((time.monotonic() - self.started, event["type"], event["object"]))
-        except (httpx.HTTPError, RuntimeError):
-            pass  # closed by close()
+                    if self.done(self.events):
+                        return
+        finally:
+            self.client.close()
 
-    def close(self) -> None:
-        self.client.close()
-        self.join(10)
+
+@pytest.fixture(scope="module")
+def admin(node_cluster) -> Iterator[httpx.Client]:
+    """One cluster-admin client for the module (the pod loops share it with the tests)."""
+    with node_cluster.plane.client() as client:
+        yield client
 
 
 @pytest.fixture(scope="module")
@@ -133,7 +140,8 @@ def release(node_cluster, helm):
 
 
 def _ca_bundles(api: httpx.Client) -> list[str]:
-    return [hook["clientConfig"].get("caBundle", "") for hook in api.get(f"{MWC_PATH}/kube-elector").json()["webhooks"]]
+    hooks = api.get(f"{MWC_PATH}/kube-elector").json()["webhooks"]
+    return [hook["clientConfig"].get("caBundle", "") for hook in hooks]
 
 
 def _webhook_pods(api: httpx.Client) -> list[dict[str, Any]]:
@@ -141,7 +149,7 @@ def _webhook_pods(api: httpx.Client) -> list[dict[str, Any]]:
                    params={"labelSelector": f"app.kubernetes.io/name={WEBHOOK}"}).json()["items"]
 
 
-def test_server_side_dry_run_of_non_default_values(node_cluster, helm, tmp_path):
+def test_server_side_dry_run_of_non_default_values(node_cluster, helm):
     """Every object the chart renders with non-default values is accepted by the API server
     (cert-manager's and the Prometheus Operator's kinds through stand-in CRDs without a schema)."""
     crds = [_stand_in_crd("cert-manager.io", "Certificate"), _stand_in_crd("cert-manager.io", "Issuer"),
@@ -171,11 +179,11 @@ def test_server_side_dry_run_of_non_default_values(node_cluster, helm, tmp_path)
             "commonLabels": {"cost-center": "c42"}, "commonAnnotations": {"example.com/chart": "kube-elector"},
         }, namespace=namespace)
         done = node_cluster.kubectl("apply", "--dry-run=server", "-f", "-", input=rendered)
-        kinds = sorted(line.split()[0].split("/")[0] for line in done.stdout.splitlines())
-        assert len(kinds) == len(charts.documents(rendered)) and all("(server dry run)" in line
-                                                                       for line in done.stdout.splitlines())
+        lines = done.stdout.splitlines()
+        assert len(lines) == len(charts.documents(rendered)) and all("(server dry run)" in x for x in lines)
+        kinds = {line.split("/")[0] for line in lines}
         assert {"certificate.cert-manager.io", "prometheusrule.monitoring.coreos.com",
-                "mutatingwebhookconfiguration.admissionregistration.k8s.io"} <= set(kinds), done.stdout
+                "mutatingwebhookconfiguration.admissionregistration.k8s.io"} <= kinds, done.stdout
     finally:
         node_cluster.kubectl("delete", "namespace", namespace, "--wait=false")
         node_cluster.kubectl("delete", "crd", *(c["metadata"]["name"] for c in crds), "--wait=false")
@@ -192,21 +200,21 @@ def _stand_in_crd(group: str, kind: str) -> dict[str, Any]:
 
 
 def test_install_makes_the_webhook_ready_and_an_opted_in_pod_gets_the_elector(
-        release, node_cluster, node_api, app_namespace):
-    deployment = node_api.get(f"/apis/apps/v1/namespaces/{charts.NAMESPACE}/deployments/{WEBHOOK}").json()
+        release, node_cluster, admin, app_namespace):
+    deployment = admin.get(f"/apis/apps/v1/namespaces/{charts.NAMESPACE}/deployments/{WEBHOOK}").json()
     assert deployment["status"].get("readyReplicas") == 2
     assert deployment["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "Helm"
-    assert all(_ca_bundles(node_api)), "the webhook patched no caBundle"
+    assert all(_ca_bundles(admin)), "the webhook patched no caBundle"
 
     # An opted-in pod, run on the node: injected, its elector started and leading (the chart's RBAC).
-    reply = node_api.post(f"/api/v1/namespaces/{app_namespace}/pods", json=_pod(gated=False))
+    reply = admin.post(f"/api/v1/namespaces/{app_namespace}/pods", json=_pod(gated=False))
     assert reply.status_code == 201, reply.text
     pod = reply.json()
     assert _elector(pod)["image"] == images.names().elector
     node_cluster.kubectl("wait", "--for=condition=Ready", f"pod/{pod['metadata']['name']}", "-n", app_namespace,
                          "--timeout=60s", timeout=70)
     deadline = time.monotonic() + 20
-    while (lease := node_api.get(f"/apis/coordination.k8s.io/v1/namespaces/{app_namespace}/leases/helm-test")
+    while (lease := admin.get(f"/apis/coordination.k8s.io/v1/namespaces/{app_namespace}/leases/helm-test")
            ).status_code != 200 or lease.json()["spec"].get("holderIdentity") != pod["metadata"]["name"]:
         assert time.monotonic() < deadline, f"no Lease held by the pod: {lease.text[:300]}"
         time.sleep(0.2)
@@ -215,62 +223,72 @@ def test_install_makes_the_webhook_ready_and_an_opted_in_pod_gets_the_elector(
 
 
 def test_upgrade_to_a_new_image_tag_and_new_values_fails_no_pod_creation(
-        release, node_cluster, node_api, app_namespace, helm):
+        release, node_cluster, admin, app_namespace, helm):
     names = images.names()
-    for ref in (names.webhook, names.elector):
-        node_cluster.node.ctr("images", "tag", "--force", ref, f"{ref.rsplit(':', 1)[0]}:{UPGRADED_TAG}")
-    ca_before = _ca_bundles(node_api)
+    upgraded = {ref: f"{ref.rsplit(':', 1)[0]}:{UPGRADED_TAG}" for ref in (names.webhook, names.elector)}
+    for ref, new in upgraded.items():
+        node_cluster.node.ctr("images", "tag", "--force", ref, new)
+    ca_before = _ca_bundles(admin)
     changed = {**_local_images(UPGRADED_TAG), "elector.leaseDuration": "20s", "webhook.timeoutSeconds": 8,
                "commonLabels": {"team": "platform"}}
-    loop = CreateLoop(node_api, app_namespace)
+    loop = CreateLoop(admin, app_namespace)
     loop.start()
     try:
         time.sleep(1)
         took_image = _helm(helm, node_cluster, "upgrade", _local_images(UPGRADED_TAG), "--wait", "--timeout=120s")
         took_values = _helm(helm, node_cluster, "upgrade", changed, "--wait", "--timeout=120s")
+        returned = time.monotonic() - loop.started
+        # The old replicas still answer during their preStop sleep, on the API server's open
+        # connections to them: the upgrade is complete once they are gone.
+        old = [p["metadata"]["name"] for p in _webhook_pods(admin) if "deletionTimestamp" in p["metadata"]]
+        if old:
+            node_cluster.kubectl("wait", "--for=delete", *(f"pod/{n}" for n in old), "-n", charts.NAMESPACE,
+                                 "--timeout=60s", timeout=70)
+        settled = time.monotonic() - loop.started
         time.sleep(2)
     finally:
         loop.stop()
-    print(f"upgrade: image tag dev -> {UPGRADED_TAG} in {took_image:.1f} s, then values in {took_values:.1f} s; "
+    after = [pod for at, pod in loop.injected if at > settled]
+    last_old = max(at for at, pod in loop.injected if "--lease-duration=20s" not in _elector(pod)["args"])
+    print(f"upgrade: image tag dev -> {UPGRADED_TAG} in {took_image:.1f} s, then values in {took_values:.1f} s "
+          f"(helm upgrade --wait); from its return, the last pod injected by an old replica at "
+          f"{last_old - returned:+.1f} s, the old replicas gone at {settled - returned:+.1f} s; "
           f"{loop.created} opted-in pods created meanwhile, {len(loop.injected)} injected, "
           f"{len(loop.failures)} failed")
     assert loop.failures == []
     assert loop.created > 100 and loop.plain == []
 
-    # The new webhook pods run the new tag; the last pods got the new elector image and timings.
-    pods = _webhook_pods(node_api)
-    assert {p["spec"]["containers"][0]["image"] for p in pods if "deletionTimestamp" not in p["metadata"]} == {
-        f"{names.webhook.rsplit(':', 1)[0]}:{UPGRADED_TAG}"}
-    last = _elector(loop.injected[-1][1])
-    assert last["image"] == f"{names.elector.rsplit(':', 1)[0]}:{UPGRADED_TAG}"
-    assert "--lease-duration=20s" in last["args"]
-    config = node_api.get(f"{MWC_PATH}/kube-elector").json()
+    # Now only the new replicas answer: new webhook image, new elector image and timings.
+    assert {p["spec"]["containers"][0]["image"] for p in _webhook_pods(admin)} == {upgraded[names.webhook]}
+    assert after and all(_elector(pod)["image"] == upgraded[names.elector] for pod in after)
+    assert all("--lease-duration=20s" in _elector(pod)["args"] for pod in after)
+    config = admin.get(f"{MWC_PATH}/kube-elector").json()
     assert {hook["timeoutSeconds"] for hook in config["webhooks"]} == {8}
     assert config["metadata"]["labels"]["team"] == "platform"
-    assert _ca_bundles(node_api) == ca_before, "an upgrade changed the caBundle the webhook had patched"
+    assert _ca_bundles(admin) == ca_before, "an upgrade changed the caBundle the webhook had patched"
 
 
 def test_uninstall_removes_the_webhook_configuration_before_the_webhook_pods_stop(
-        release, node_cluster, node_api, app_namespace, helm):
+        release, node_cluster, admin, app_namespace, helm):
     started = time.monotonic()
-    watches = [Watch(node_cluster, MWC_PATH, {"fieldSelector": "metadata.name=kube-elector"}, started),
+    pods = {p["metadata"]["name"] for p in _webhook_pods(admin) if "deletionTimestamp" not in p["metadata"]}
+    watches = [Watch(node_cluster, MWC_PATH, {"fieldSelector": "metadata.name=kube-elector"}, started,
+                     done=lambda events: any(kind == "DELETED" for _, kind, _ in events)),
                Watch(node_cluster, f"/api/v1/namespaces/{charts.NAMESPACE}/pods",
-                     {"labelSelector": f"app.kubernetes.io/name={WEBHOOK}"}, started)]
-    pods = {p["metadata"]["name"] for p in _webhook_pods(node_api) if "deletionTimestamp" not in p["metadata"]}
-    loop = CreateLoop(node_api, app_namespace, started=started)
+                     {"labelSelector": f"app.kubernetes.io/name={WEBHOOK}"}, started,
+                     done=lambda events: pods <= {o["metadata"]["name"] for _, kind, o in events if kind == "DELETED"})]
+    loop = CreateLoop(admin, app_namespace, started=started)
     for thread in (*watches, loop):
         thread.start()
     try:
         time.sleep(1)
         uninstall_at = time.monotonic() - started
         took = _helm(helm, node_cluster, "uninstall")
-        node_cluster.kubectl("wait", "--for=delete", "pod", "-l", f"app.kubernetes.io/name={WEBHOOK}",
-                             "-n", charts.NAMESPACE, "--timeout=60s", timeout=70)
+        for watch in watches:  # until the configuration and the webhook pods are deleted
+            watch.join(70)
         time.sleep(1)
     finally:
         loop.stop()
-        for watch in watches:
-            watch.close()
 
     mwc_gone = next(at for at, kind, _ in watches[0].events if kind == "DELETED")
     events = [(at, kind, o) for at, kind, o in reversed(watches[1].events) if o["metadata"]["name"] in pods]
@@ -289,6 +307,6 @@ def test_uninstall_removes_the_webhook_configuration_before_the_webhook_pods_sto
     assert loop.failures == []
     # Opted-in pods are created again, without the sidecar: nothing is left to call.
     assert loop.plain and all(at > mwc_gone for at in loop.plain)
-    reply = node_api.post(f"/api/v1/namespaces/{app_namespace}/pods", json=_pod())
+    reply = admin.post(f"/api/v1/namespaces/{app_namespace}/pods", json=_pod())
     assert reply.status_code == 201 and _elector(reply.json()) is None, reply.text
-    assert node_api.get(f"{MWC_PATH}/kube-elector").status_code == 404
+    assert admin.get(f"{MWC_PATH}/kube-elector").status_code == 404

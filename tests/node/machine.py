@@ -12,7 +12,7 @@ import re
 import subprocess
 from pathlib import Path
 
-from localplane import binaries, network, node
+from localplane import network, node
 
 EXTRA_PATHS = ("/etc/cni", "/opt/cni", "/var/lib/cni", "/run/netns", "/var/lib/containerd", "/opt/containerd",
                "/etc/containerd", "/var/run/nri", "/var/lib/nri", "/etc/cdi", "/var/run/cdi", "/var/log/pods",
@@ -20,8 +20,9 @@ EXTRA_PATHS = ("/etc/cni", "/opt/cni", "/var/lib/cni", "/run/netns", "/var/lib/c
 
 
 def processes(workdir: Path) -> set[str]:
-    """'<pid> <exe>' of every process of a binary we built, in a pod's cgroup, or naming the node's dirs."""
-    ours = str(binaries.ROOT / ".cache" / "bin")
+    """'<pid> <exe>' of every process in a pod's cgroup or naming this cluster's directories (every
+    component's argv does, containerd's shims name its socket in RUN_DIR). Not "any process of a
+    binary we built": another test session's control plane may run beside this one."""
     markers = (str(workdir).encode(), str(node.RUN_DIR).encode())
     found = set()
     for proc in Path("/proc").iterdir():
@@ -33,7 +34,7 @@ def processes(workdir: Path) -> set[str]:
             cmdline = (proc / "cmdline").read_bytes()
         except OSError:
             continue
-        if exe.startswith(ours) or "kubepods" in cgroups or any(m in cmdline for m in markers):
+        if "kubepods" in cgroups or any(m in cmdline for m in markers):
             found.add(f"{proc.name} {exe}")
     return found
 
