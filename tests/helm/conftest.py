@@ -8,7 +8,6 @@ per machine at a time. The name makes tests/conftest.py mark its users `node`.
 from __future__ import annotations
 
 import os
-
 import uuid
 from collections.abc import Iterator
 
