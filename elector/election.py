@@ -86,6 +86,9 @@ class LeaderElector:
         # What we observed: the record, and when (our monotonic clock) it last changed.
         self._observed: Optional[locks.Observed] = None
         self._observed_at = 0.0
+        # A Lease deleted while another's claim on it was valid (by our observation) is not recreated
+        # before that claim has run out: its holder may not have seen the deletion yet.
+        self._vacated_until = 0.0
         self._ever_observed = False
         self._last_holder = ""  # the last non-empty holder seen (who released, when the Lease is free)
         self._adopt_after = 0.0  # no attempt to join the Lease's owners before this (after a failure)
@@ -357,6 +360,8 @@ class LeaderElector:
             obs = await call(self.lock.get())
         except locks.LeaseNotFound:
             self._observe(None)
+            if self.clock.now() < self._vacated_until:
+                return False  # deleted under a holder whose claim may still run: wait it out
             sent = self.clock.now()
             now_wall = self.clock.wall()
             rec = record.LeaderElectionRecord(
@@ -450,6 +455,8 @@ class LeaderElector:
         self._ever_observed = True
         before = self._observed
         if obs is None:
+            if before is not None and self._held_by_other(self.clock.now()):
+                self._vacated_until = max(self._vacated_until, self._expiry())
             if before is not None or first:
                 self._observed, self._observed_at = None, self.clock.now()
                 self._notify()

@@ -18,7 +18,7 @@ from pathlib import Path
 from localplane import component
 
 __all__ = ["MachineLock", "MachineBusy", "cgroup_hierarchies", "kill_cgroup_processes", "kill_by_binary",
-           "unmount_under", "remove_cgroups"]
+           "unmount_under", "remove_cgroups", "stale_cgroups"]
 
 _CGROUP_ROOT = Path("/sys/fs/cgroup")
 
@@ -132,12 +132,29 @@ def unmount_under(root: Path) -> None:
             subprocess.run(["umount", "--lazy", point], capture_output=True, check=False)
 
 
-def remove_cgroups() -> None:
-    for d in _kubepods_dirs():
-        try:
-            d.rmdir()
-        except OSError:
-            pass
+def remove_cgroups(timeout: float = 10.0) -> bool:
+    """rmdir every kubepods cgroup, deepest first; retried while the kernel still holds a cgroup whose
+    last process just died (EBUSY). False if some are left after timeout."""
+    deadline = time.monotonic() + timeout
+    while dirs := _kubepods_dirs():
+        for d in dirs:
+            try:
+                d.rmdir()
+            except OSError:
+                pass
+        if time.monotonic() > deadline:
+            component.say(f"cgroups left behind: {', '.join(str(d) for d in _kubepods_dirs())}")
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def stale_cgroups() -> list[Path]:
+    """kubepods cgroups that no kubelet uses: none of them holds a process (a crashed run left them)."""
+    dirs = _kubepods_dirs()
+    if any(_read_lines(d / "cgroup.procs") for d in dirs):
+        return []
+    return dirs
 
 
 def _read_lines(path: Path) -> list[str]:

@@ -69,9 +69,11 @@ class Node:
 
     def start_runtime(self, *, timeout: float = 60.0) -> None:
         """Write containerd's config and start it; on failure, stop() what started."""
+        if machine.stale_cgroups():  # empty ones, from a run that was killed: ours to remove
+            machine.remove_cgroups()
         for hierarchy in machine.cgroup_hierarchies():
             if (hierarchy / "kubepods").exists():
-                raise NodeError(f"{hierarchy / 'kubepods'} exists: another kubelet runs on this machine")
+                raise NodeError(f"{hierarchy / 'kubepods'} holds processes: another kubelet runs on this machine")
         self._created_host_paths = [p for p in HOST_PATHS if not p.exists()]
         try:
             RUN_DIR.mkdir(mode=0o700, exist_ok=True)

@@ -57,9 +57,11 @@ def test_chaos_rounds_never_show_two_leaders(cluster):
     rng.shuffle(plan)
     gaps: dict[str, list[float]] = {k: [] for k in kinds}
     c.leader()
+    rounds: list[tuple[float, str]] = []
     for kind in plan:
         before = c.leader().elector.pod
         started = time.monotonic()
+        rounds.append((started, kind))
         faults.FAULTS[kind](c)
         after = wait_for(lambda: (lambda found: found if len(found) == 1 else None)(leaders(c.electors)), 30)
         assert after, f"no single leader after {kind}"
@@ -68,7 +70,9 @@ def test_chaos_rounds_never_show_two_leaders(cluster):
         c.log.append(f"{kind}: leader {before} -> {after[0].pod}")
         time.sleep(0.3)
     _print_table(ROUNDS, gaps, checker)
-    assert checker.overlaps == [], f"two leaders at once: {checker.overlaps[:5]}"
+    during = [(when, who, next((k for t, k in reversed(rounds) if t <= when), "before the first fault"))
+              for when, who in checker.overlaps]
+    assert checker.overlaps == [], f"two leaders at once (when, who, during which fault): {during[:5]}"
     assert all(m.elector.proc.poll() is None for m in c.members), "an elector exited on its own"
 
 

@@ -138,6 +138,24 @@ async def test_deleted_lease_is_recreated(clock, store, candidates):
     del holder
 
 
+async def test_a_lease_deleted_under_a_leader_that_missed_it_waits_out_its_claim(clock, store, candidates):
+    """Found in `make test`'s chaos run: the Lease deleted by hand while the leader's watch was being
+    re-established (after an etcd restart). A follower that had seen the leader renew must not
+    create a new Lease before that leader's lease, by the follower's own observation, has run out."""
+    a, b = candidates("a", lease=3, renew=2, retry=0.5), candidates("b", lease=3, renew=2, retry=0.5)
+    await clock.advance(1)
+    (old,) = [e for e in (a, b) if e.view().is_leader]
+    new = b if old is a else a
+    old.lock.deaf = True  # it misses the deletion
+    old.lock.hang = True  # and its next renewal hangs: it claims until its renew deadline
+    deleted = clock.now()
+    store.put(None)
+    await clock.advance(6, every=0.01, check=no_two_leaders(a, b))
+    assert leaders(a, b) == [new.config.identity]
+    assert store.writes[-1]["holderIdentity"] == new.config.identity
+    assert clock.now() - deleted > 2  # the new Lease came only after the old claim ended
+
+
 async def test_app_release_request_hands_over_and_cools_down(clock, store, candidates):
     a, b = candidates("a"), candidates("b")
     await clock.advance(1)
