@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -22,7 +21,7 @@ from typing import Any
 import httpx
 
 from demo.observe import Observation, agreed_leader, observe
-from localplane import binaries, cluster, images, network, node, plane, pods
+from localplane import binaries, cluster, component, images, network, node, plane, pods
 
 REPO = Path(__file__).resolve().parent.parent
 APP = cluster.OVERLAYS / "leader-app"
@@ -308,9 +307,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     workdir = (args.workdir or Path(tempfile.mkdtemp(prefix="kube-elector-demo-"))).resolve()
     workdir.mkdir(parents=True, exist_ok=True)
-    for signum in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(signum, lambda n, _: sys.exit(128 + n))
-    signal.signal(signal.SIGINT, signal.default_int_handler)  # even if the caller ignored it (a `&` job)
+    component.exit_on_signals()
     ok = False
     try:
         code = run(args, workdir)

@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import signal
 import sys
 import time
 from pathlib import Path
 
-from localplane import binaries, cluster, images, machine, network, node, plane
+from localplane import binaries, cluster, component, images, machine, network, node, plane
 
 _MARKER = ".localplane-workdir"
 
@@ -41,8 +40,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     # SIGTERM becomes SystemExit and SIGINT KeyboardInterrupt (even if the caller ignored it),
     # so the `with` below stops the components in order.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    signal.signal(signal.SIGINT, signal.default_int_handler)
+    component.exit_on_signals()
     try:
         with cluster.Cluster.start(workdir, bins=bins, with_node=not args.no_node) as running:
             if args.install and not args.no_node:

@@ -95,20 +95,19 @@ class Cluster:
 
     def stop(self) -> None:
         """Node, kube-proxy, network, plane, in that order. Safe to call twice."""
-        try:
-            # Pods first, while kube-proxy's rules still carry their connections to a clean close.
-            if self.node is not None:
-                self.node.stop()
-            if self.proxy is not None:
-                self.proxy.stop()
-        finally:
+        # Pods first, while kube-proxy's rules still carry their connections to a clean close. Every
+        # step runs even if one before it failed; the first error is raised at the end.
+        steps = [self.node.stop if self.node else None, self.proxy.stop if self.proxy else None,
+                 self.network.stop if self.network else None, self.plane.stop, self.lock.release]
+        errors = []
+        for step in filter(None, steps):
             try:
-                if self.network is not None:
-                    self.network.stop()
-            finally:
-                self.plane.stop()
-                self.lock.release()
-                atexit.unregister(self.stop)
+                step()
+            except Exception as exc:  # noqa: BLE001 - keep stopping the rest
+                errors.append(exc)
+        atexit.unregister(self.stop)
+        if errors:
+            raise errors[0]
 
     def __enter__(self) -> Cluster:
         return self

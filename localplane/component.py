@@ -144,5 +144,22 @@ class Component:
         os.kill(self._process.pid, signum)
 
 
+def exit_on_signals() -> None:
+    """SIGTERM and SIGHUP end the program with SystemExit(128 + signal), SIGINT with KeyboardInterrupt
+    (even if the caller ignored it, as for a `&` job), so that `with`/`finally` blocks stop what was
+    started. The first one also ignores any later one: a second Ctrl-C or a supervisor's repeated
+    SIGTERM must not cut the cleanup short (that left a node's containerd running once)."""
+
+    def stop(signum: int, _frame: object) -> None:
+        for other in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
+            signal.signal(other, signal.SIG_IGN)
+        if signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        sys.exit(128 + signum)
+
+    for signum in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
+        signal.signal(signum, stop)
+
+
 def say(message: str) -> None:
     print(f"[localplane] {message}", file=sys.stderr, flush=True)
