@@ -76,7 +76,7 @@ class Cluster:
             cluster.node.start_runtime(timeout=timeout)
             cluster.timings["network + containerd"] = time.monotonic() - step
             step = time.monotonic()
-            images.load_into(the_plane.binaries.ctr, cluster.node.containerd_socket, workdir)
+            images.load_into(cluster.node.ctr, workdir)
             cluster.timings["image import"] = time.monotonic() - step
             step = time.monotonic()
             cluster.node.start_kubelet(timeout=timeout)

@@ -12,6 +12,7 @@ import functools
 import os
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from localplane import binaries, component
@@ -60,17 +61,16 @@ def missing() -> list[str]:
         return list(wanted)
 
 
-def load_into(ctr: Path, address: Path, workdir: Path) -> float:
-    """podman save every image into one archive, ctr import it into containerd's k8s.io namespace; seconds taken."""
+def load_into(ctr: Callable[..., subprocess.CompletedProcess[str]], workdir: Path) -> float:
+    """podman save every image into one archive, import it with `ctr(...)` (a node's `Node.ctr`, in
+    containerd's k8s.io namespace); seconds taken."""
     if absent := missing():
         raise ImagesMissing(f"images not built: {', '.join(absent)}; run `make images`")
     started = time.monotonic()
     archive = workdir / "images.tar"
     subprocess.run(["podman", "save", "--multi-image-archive", "--output", str(archive), *names().all()],
                    check=True, capture_output=True, env=_podman_env())
-    done = subprocess.run(
-        [str(ctr), "--address", str(address), "--namespace", "k8s.io", "images", "import",
-         str(archive)], capture_output=True, text=True, check=False)
+    done = ctr("images", "import", str(archive), check=False)
     archive.unlink()
     if done.returncode != 0:
         raise ImagesMissing(f"ctr images import failed: {done.stderr.strip()}")

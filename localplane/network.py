@@ -21,7 +21,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from localplane import component, tcpproxy
+from localplane import component, plane, tcpproxy
 
 __all__ = ["NodeNetwork", "NetworkError", "POD_BRIDGE", "NODE_IP", "POD_CIDR", "API_RELAY_PORT", "SYSCTLS",
            "FENCE_TABLE", "kubernetes_endpoint_slice"]
@@ -29,7 +29,6 @@ __all__ = ["NodeNetwork", "NetworkError", "POD_BRIDGE", "NODE_IP", "POD_CIDR", "
 POD_BRIDGE = "kelab0"
 NODE_IP = "10.244.0.1"  # the bridge's own address: the node's InternalIP and every pod's gateway
 POD_CIDR = "10.244.0.0/24"  # not 10.88/16: podman's default network uses it
-SERVICE_CIDR = "10.0.0.0/24"  # plane.SERVICE_CIDR (plane imports nothing from here)
 API_RELAY_PORT = 6443  # on NODE_IP: the `kubernetes` Service's endpoint
 FENCE_TABLE = ("inet", "kube-elector-node")
 # Changed while a node runs: ip_forward by the CNI bridge plugin, the next three by the kubelet;
@@ -59,7 +58,7 @@ class NodeNetwork:
             raise NetworkError(
                 f"bridge {POD_BRIDGE} already exists: a crashed local node left it (`ip link delete {POD_BRIDGE}`)"
             )
-        for cidr in (POD_CIDR, SERVICE_CIDR):
+        for cidr in (POD_CIDR, plane.SERVICE_CIDR):
             if used := overlaps(cidr):
                 raise NetworkError(f"{cidr} is already in use on this machine ({used}): the local node needs it "
                                    "for its pods and Services")

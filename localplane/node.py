@@ -39,7 +39,8 @@ class NodeError(component.ComponentError):
 
 
 class Node:
-    """`Node(workdir, control_plane, net).start()`, then `.stop()`; `ctr(...)` runs ctr against it."""
+    """`Node(workdir, control_plane, net)`: `start_runtime()`, import the images (`ctr(...)`),
+    `start_kubelet()`; then `stop()`. localplane.cluster does it in that order."""
 
     def __init__(self, workdir: Path, control_plane: plane.ControlPlane, net: network.NodeNetwork) -> None:
         self.workdir = workdir
@@ -60,12 +61,6 @@ class Node:
         self.kubelet: component.Component | None = None
 
     # --- lifecycle
-
-    def start(self, *, timeout: float = 60.0) -> Node:
-        """start_runtime() then start_kubelet(): images must be imported in between (see Cluster)."""
-        self.start_runtime(timeout=timeout)
-        self.start_kubelet(timeout=timeout)
-        return self
 
     def start_runtime(self, *, timeout: float = 60.0) -> None:
         """Write containerd's config and start it; on failure, stop() what started."""
