@@ -59,7 +59,7 @@ demo: install binaries images
 ## bench: every benchmark; prints the tables, writes bench/results/*.json and bench/README.md
 ##        (ARGS=--quick: a short pass of a few minutes; ARGS=--long: also RSS after 10 min, 15 s leases)
 BENCHES := webhook_load webhook_e2e elector_footprint elector_timings elector_apiload elector_scale \
-           elector_ownership leader_service
+           elector_ownership leader_service rollouts
 bench: install binaries
 	@command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; } \
 		|| echo "bench: wrk not installed; saturation is driven by bench.loadgen instead"

@@ -6,7 +6,7 @@ import json
 from bench import common
 
 ORDER = ["webhook_load", "webhook_e2e", "elector_footprint", "elector_timings", "elector_apiload", "elector_scale",
-         "elector_ownership", "leader_service"]
+         "elector_ownership", "leader_service", "rollouts"]
 MARK = "<!-- results: written by `make bench` (bench/summary.py) -->"
 
 

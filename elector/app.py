@@ -18,6 +18,7 @@ from typing import Mapping, Optional
 from elector import api
 from elector import apimetrics
 from elector import apphealth
+from elector import candidates
 from elector import clock as clocks
 from elector import election
 from elector import events
@@ -28,6 +29,7 @@ from elector import leaselock
 from elector import leaderservice
 from elector import owners
 from elector import podlabel
+from elector import podwatch
 from elector import recorder
 from elector import settings as settingses
 from elector import status
@@ -71,8 +73,21 @@ async def run(cfg: settingses.Settings, env: Optional[Mapping[str, str]] = None)
     if cfg.app_health_url:
         health = apphealth.AppHealth(cfg.app_health_url, clock=clock, period=election_cfg.retry_period)
         background.append(asyncio.ensure_future(health.run()))
-    elector = election.LeaderElector(election_cfg, lock, clock=clock,
+    pods: Optional[podwatch.PodWatch] = None
+    succession = candidates.NO_SUCCESSION
+    if cfg.rollout_aware and election_cfg.identity != cfg.pod_name:
+        logger.warning("--identity is not the pod's name: running without rollout awareness",
+                       extra={"fields": {"identity": election_cfg.identity, "pod": cfg.pod_name}})
+    elif cfg.rollout_aware:
+        pods = podwatch.PodWatch(api_client(), namespace=cfg.pod_namespace, election=election_cfg.name,
+                                 clock=clock, retry=election_cfg.retry_period)
+        succession = candidates.Succession(election_cfg.identity, pods.view)
+        background.append(asyncio.ensure_future(pods.run()))
+    elector = election.LeaderElector(election_cfg, lock, clock=clock, succession=succession,
+                                     grace=cfg.release_timeout,
                                      eligible=health.ok if health else (lambda: True))
+    if pods is not None:
+        pods.add_listener(elector.candidates_changed)
     board = status.Board(clock)
     elector.add_listener(board.publish)
     event_client = api_client()

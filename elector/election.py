@@ -9,6 +9,10 @@ Rules (see docs/elector.md):
   sleep until the observed expiry, or poll every retry period (with jitter) while the watch is down.
   Once the observed Lease has expired without a renewal they could see, they report no leader.
 - Every candidate's Pod owns the Lease (owners.py); a follower adds its own when it is missing.
+- Rollouts (candidates.py): a leader hands over, naming its successor in the release, when a pod of a
+  newer revision of its workload is Ready, when its own pod is being deleted, or when asked to; the
+  other followers leave a named successor the Lease for a lease duration (from when they saw the
+  release) unless they see its pod gone, deleting or not Ready.
 - We never stop competing: losing leadership just makes us a follower again.
 """
 from __future__ import annotations
@@ -20,11 +24,14 @@ import logging
 import random
 from typing import Awaitable, Callable, Optional
 
+from elector import candidates
 from elector import clock as clocks
+from elector import handover
 from elector import lock as locks
 from elector import logs
 from elector import metrics as metricses
 from elector import record
+from elector import seen
 from elector import settings
 
 __all__ = ["LeaderElector", "View", "Acquisition"]
@@ -74,23 +81,21 @@ class LeaderElector:
         rng: Optional[random.Random] = None,
         metrics: Optional[metricses.Metrics] = None,
         eligible: Callable[[], bool] = lambda: True,
+        succession: candidates.Succession = candidates.NO_SUCCESSION,
+        grace: float = 0.0,
     ) -> None:
+        """`grace`: --release-timeout; a handover the app did not ask for waits up to this for its POST /release."""
         self.config = config
         self.lock = lock
         self.clock: clocks.Clock = clock or clocks.MonotonicClock()
         self.metrics = metrics or metricses.Metrics()
         self._rng = rng or random.Random()
         self._eligible = eligible
+        self._succession = succession
+        self._handover = handover.Handover(succession, grace)
         self._listeners: list[Listener] = []
         self._acquisition_listeners: list[Callable[[Acquisition], object]] = []
-        # What we observed: the record, and when (our monotonic clock) it last changed.
-        self._observed: Optional[locks.Observed] = None
-        self._observed_at = 0.0
-        # A Lease deleted while another's claim on it was valid (by our observation) is not recreated
-        # before that claim has run out: its holder may not have seen the deletion yet.
-        self._vacated_until = 0.0
-        self._ever_observed = False
-        self._last_holder = ""  # the last non-empty holder seen (who released, when the Lease is free)
+        self._seen = seen.SeenLease(config.identity)  # what we observed of the Lease, and when
         self._adopt_after = 0.0  # no attempt to join the Lease's owners before this (after a failure)
         # Our own term.
         self._leading = False
@@ -104,6 +109,7 @@ class LeaderElector:
         self._wakeup = asyncio.Event()  # followers: something in the Lease changed
         self._changed = asyncio.Event()  # anything in our state changed
         self._release_requested = asyncio.Event()
+        self._leader_wake = asyncio.Event()  # the leader: a release was asked for, or the candidates changed
 
     # ---------------------------------------------------------------- reading the state
 
@@ -111,12 +117,13 @@ class LeaderElector:
         """Live view: `is_leader` is re-checked against the monotonic clock at every call."""
         now = self.clock.now()
         is_leader = self._leading and not self._resigning and now < self._valid_until
-        holder = self._observed.record.holder_identity if self._observed else ""
+        holder = self._seen.holder
         if holder == self.config.identity and not is_leader:
             holder = ""  # never let the app read its own name unless it really leads
-        if holder and not is_leader and not self._lease_valid(now):
+        if holder and not is_leader and not self._seen.valid(now):
             holder = ""  # expired without a renewal we could see (API unreachable, leader gone)
-        term = self._observed.record.leader_transitions if (self._observed and holder) else None
+        rec = self._seen.record
+        term = rec.leader_transitions if (rec is not None and holder) else None
         if is_leader:
             term = self._term
         return View(
@@ -125,7 +132,7 @@ class LeaderElector:
             term=term,
             fencing_token=self._fencing_token if is_leader else None,
             valid_until=self._valid_until if is_leader else None,
-            observed=self._ever_observed,
+            observed=self._seen.ever,
         )
 
     def add_listener(self, listener: Listener) -> None:
@@ -138,7 +145,7 @@ class LeaderElector:
 
     def holds_lease(self) -> bool:
         """True if the last record we saw names us as holder (we may have to release it)."""
-        return self._observed is not None and self._observed.record.holder_identity == self.config.identity
+        return self._seen.holder == self.config.identity
 
     def healthy(self, tolerance: float) -> bool:
         """False only if we still believe we lead long after our claim expired (a wedged loop)."""
@@ -156,10 +163,16 @@ class LeaderElector:
     def request_release(self) -> None:
         """Ask the running loop to hand the Lease over now (app's POST /release while running)."""
         self._release_requested.set()
+        self.candidates_changed()
+
+    def candidates_changed(self) -> None:
+        """The candidates' pods changed (podwatch): the leader may hand over, followers re-check a nominee."""
+        self._leader_wake.set()
         self._wakeup.set()
 
-    async def release(self) -> bool:
-        """Release the Lease if (fresh read) we hold it: client-go's release record. Call after `run()` ends.
+    async def release(self, successor: Optional[str] = None) -> bool:
+        """Release the Lease if (fresh read) we hold it: client-go's release record, naming `successor`
+        (default: the best one `succession` knows, if any). Call after `run()` ends.
 
         Returns True if a release was written.
         """
@@ -175,13 +188,15 @@ class LeaderElector:
                 logger.info("not releasing: the Lease is held by someone else",
                             extra={"fields": {"holder": obs.record.holder_identity}})
                 return False
-            rec = record.released(obs.record, now=self.clock.wall())
+            if successor is None:
+                successor = self._succession.successor(self._seen.passed_over(self.clock.now()))
+            rec = record.released(obs.record, now=self.clock.wall(), successor=successor)
             written = await clocks.race_timeout(self.clock, self.lock.update(rec), self.config.request_timeout)
         except (locks.LockError, asyncio.TimeoutError) as exc:
             logger.warning("release failed", extra={"fields": {**logs.error_fields(exc), "was_leading": was_leading}})
             return False
         self._observe(written)
-        logger.info("released the Lease", extra={"fields": {"was_leading": was_leading}})
+        logger.info("released the Lease", extra={"fields": {"was_leading": was_leading, "successor": successor}})
         return True
 
     # ---------------------------------------------------------------- the loop
@@ -208,11 +223,13 @@ class LeaderElector:
         if self._release_requested.is_set():
             self._release_requested.clear()  # nothing to hand over
         await self._join_owners()
-        if now < self._not_before or self._resigning or not self._eligible():
+        if now < self._not_before or self._resigning or not self._eligible() or self._succession.leaving():
+            await self._decline()
             await self._sleep_follower(max(self._not_before, now + self._jittered()))
             return
-        if self._watch_ok and self._held_by_other(now):
-            await self._sleep_follower(self._expiry())  # the watch tells us about changes
+        waiting = self._waiting_for_other(now) if self._watch_ok else None
+        if waiting is not None:
+            await self._sleep_follower(waiting)  # the watch tells us about changes
             return
         try:
             acquired = await self._try_acquire_or_renew()
@@ -225,24 +242,32 @@ class LeaderElector:
             return
         await self._join_owners()  # right after the read: its resourceVersion is fresh
         now = self.clock.now()
-        if self._watch_ok and self._held_by_other(now):
-            await self._sleep_follower(self._expiry())
-        else:
-            await self._sleep_follower(now + self._jittered())
+        waiting = self._waiting_for_other(now) if self._watch_ok else None
+        await self._sleep_follower(waiting if waiting is not None else now + self._jittered())
 
     async def _lead_once(self) -> None:
-        await clocks.wait_until(self.clock, self._release_requested, self._next_renew)
+        await clocks.wait_until(self.clock, self._leader_wake, self._handover.wake_at(self._next_renew))
+        self._leader_wake.clear()
         if not self._leading:
             return
-        if self._release_requested.is_set() or not self._eligible():
-            self._release_requested.clear()
-            reason = "app asked to release" if self._eligible() else "app unhealthy"
-            logger.info("handing over", extra={"fields": {"reason": reason}})
+        requested = self._release_requested.is_set()
+        self._release_requested.clear()
+        now = self.clock.now()
+        step = self._handover.decide(now, release_requested=requested, eligible=self._eligible(),
+                                     passed_over=self._seen.passed_over(now))
+        if step.wait_for_app:
+            logger.info("handing over once the app releases", extra={"fields": {"timeout_s": self._handover.grace}})
+            self.resign()
+        if step.reason:
+            logger.info("handing over", extra={"fields": {"reason": step.reason, "successor": step.successor}})
             self._not_before = self.clock.now() + self.config.lease_duration
-            await self.release()
+            await self.release(step.successor)
             self._resigning = False
+            self._handover.done()
             self._notify()
             return
+        if self.clock.now() < self._next_renew:
+            return  # woken by a change of the candidates that asks nothing of us
         try:
             renewed = await self._try_acquire_or_renew()
         except locks.LockError as exc:
@@ -255,12 +280,31 @@ class LeaderElector:
         if not renewed and self._leading:
             self._step_down("the Lease was taken by someone else")
 
+    async def _decline(self) -> None:
+        """Named successor while we will not lead (sitting out after a release, unhealthy, leaving): clear the
+        name at once, so that the others need not wait for us. The Lease stays free; a 409 means it moved on."""
+        rec = self._seen.record
+        if rec is None or rec.holder_identity or rec.successor != self.config.identity:
+            return
+        try:
+            obs = await clocks.race_timeout(self.clock, self.lock.get(), self.config.request_timeout)
+            if not obs.record.holder_identity and obs.record.successor == self.config.identity:
+                obs = await clocks.race_timeout(self.clock, self.lock.update(dataclasses.replace(obs.record, successor="")),
+                                                self.config.request_timeout)
+                logger.info("declined to succeed: not leading now", extra={"fields": {
+                    "sitting_out_s": round(max(0.0, self._not_before - self.clock.now()), 3)}})
+        except (locks.LockError, asyncio.TimeoutError) as exc:
+            logger.debug("could not decline", extra={"fields": logs.error_fields(exc)})
+            return
+        self._observe(obs)
+
     async def _join_owners(self) -> None:
         """A follower whose Pod is not yet an owner of the Lease adds it (one PUT per join).
 
         A leader needs none of this: its writes carry the reference. After a failure, wait a lease duration.
         """
-        if self._resigning or self._observed is None or self._observed.owned or self.clock.now() < self._adopt_after:
+        observed = self._seen.observed
+        if self._resigning or observed is None or observed.owned or self.clock.now() < self._adopt_after:
             return
         try:
             obs = await clocks.race_timeout(self.clock, self.lock.adopt(), self.config.request_timeout)
@@ -288,10 +332,10 @@ class LeaderElector:
                 await clocks.wait_until(self.clock, self._changed, self._valid_until)
                 if self._leading and self.clock.now() >= self._valid_until:
                     self._step_down("renew deadline passed")
-            elif self._held_by_other(self.clock.now()):
-                if not await clocks.wait_until(self.clock, self._changed, self._expiry()):
-                    logger.info("the Lease expired without a renewal seen here: no leader", extra={"fields": {
-                        "holder": self._observed.record.holder_identity if self._observed else ""}})
+            elif self._seen.held_by_other(self.clock.now()):
+                if not await clocks.wait_until(self.clock, self._changed, self._seen.expiry()):
+                    logger.info("the Lease expired without a renewal seen here: no leader",
+                                extra={"fields": {"holder": self._seen.holder}})
                     self._notify()
             else:
                 await self._changed.wait()
@@ -320,7 +364,7 @@ class LeaderElector:
         (comparable integers since Kubernetes 1.35); when they are not comparable, the next renewal's 409
         tells us instead.
         """
-        ours = self._observed.resource_version if self._observed else ""
+        ours = self._seen.observed.resource_version if self._seen.observed else ""
         if obs is None:
             self._observe(None)
             self._step_down("the Lease was deleted")
@@ -345,9 +389,9 @@ class LeaderElector:
             self._step_down("renew deadline passed")
 
         # 1. Fast path: we lead and our claim holds: PUT the cached Lease with a new renewTime.
-        if self._leading and self._observed is not None:
+        if self._leading and self._seen.observed is not None:
             sent = self.clock.now()
-            rec = dataclasses.replace(self._observed.record, renew_time=self.clock.wall())
+            rec = dataclasses.replace(self._seen.observed.record, renew_time=self.clock.wall())
             try:
                 self._renewed(await call(self.lock.update(rec)), sent)
                 return True
@@ -360,7 +404,7 @@ class LeaderElector:
             obs = await call(self.lock.get())
         except locks.LeaseNotFound:
             self._observe(None)
-            if self.clock.now() < self._vacated_until:
+            if self.clock.now() < self._seen.vacated_until:
                 return False  # deleted under a holder whose claim may still run: wait it out
             sent = self.clock.now()
             now_wall = self.clock.wall()
@@ -384,8 +428,10 @@ class LeaderElector:
         held = obs.record.holder_identity
 
         # 4. Held by someone else and not expired (by our observation): give up this round.
-        if held and held != cfg.identity and self._lease_valid(now):
+        if held and held != cfg.identity and self._seen.valid(now):
             return False
+        if not held and self._nominee_pending(now):
+            return False  # the last leader named another successor: leave it the Lease for a while
         if self._leading and held != cfg.identity:
             return False
         if obs.record.preferred_holder and obs.record.preferred_holder != cfg.identity and obs.record.strategy:
@@ -404,7 +450,8 @@ class LeaderElector:
         )
 
         # 6. Update with the resourceVersion just read: a 409 means someone wrote first.
-        previous = held or self._last_holder  # before the write: our own write's watch event moves it
+        previous = held or self._seen.last_holder  # before the write: our own write's watch event moves it
+        named = obs.record.successor == cfg.identity
         sent = self.clock.now()
         try:
             written = await call(self.lock.update(rec))
@@ -413,7 +460,8 @@ class LeaderElector:
         if continuing:
             self._renewed(written, sent)
         else:
-            self._began(written, sent, cause="expired" if held else "released", previous=previous)
+            cause = "expired" if held else ("handed-over" if named else "released")
+            self._began(written, sent, cause=cause, previous=previous)
         return True
 
     # ---------------------------------------------------------------- state changes
@@ -443,6 +491,9 @@ class LeaderElector:
         self._changed.set()
 
     def _step_down(self, reason: str) -> None:
+        if self._handover.waiting:  # the term ended during a handover's grace: nothing left to hand over
+            self._handover.done()
+            self._resigning = False
         self._leading = False
         self._term = None
         self._fencing_token = None
@@ -450,33 +501,17 @@ class LeaderElector:
         self._notify()
 
     def _observe(self, obs: Optional[locks.Observed]) -> None:
-        """Note a read/written/watched Lease; `observed_at` moves only when the record changed."""
-        first = not self._ever_observed
-        self._ever_observed = True
-        before = self._observed
-        if obs is None:
-            if before is not None and self._held_by_other(self.clock.now()):
-                self._vacated_until = max(self._vacated_until, self._expiry())
-            if before is not None or first:
-                self._observed, self._observed_at = None, self.clock.now()
-                self._notify()
-            return
-        if before is not None and before.raw == obs.raw:
-            self._observed = obs  # same record, newer metadata: keep observed_at
-            if first:
-                self._notify()
-            return
-        self._observed, self._observed_at = obs, self.clock.now()
-        self.metrics.lease_transitions = obs.record.leader_transitions
-        old_holder = before.record.holder_identity if before else ""
-        new_holder = obs.record.holder_identity
-        if new_holder != old_holder:
-            if new_holder:
-                self._last_holder = new_holder
+        change = self._seen.update(obs, self.clock.now())
+        if obs is not None and change.record_changed:
+            self.metrics.lease_transitions = obs.record.leader_transitions
+        if change.holder is not None:
+            previous, holder = change.holder
+            if holder:
                 self.metrics.leader_changes += 1
-            logger.info("observed holder", extra={"fields": {"holder": new_holder, "previous": old_holder,
-                                                          "transitions": obs.record.leader_transitions}})
-        self._notify()
+            logger.info("observed holder", extra={"fields": {
+                "holder": holder, "previous": previous, "transitions": obs.record.leader_transitions if obs else 0}})
+        if change.notify:
+            self._notify()
 
     def _notify(self) -> None:
         self._changed.set()
@@ -489,18 +524,11 @@ class LeaderElector:
 
     # ---------------------------------------------------------------- helpers
 
-    def _lease_valid(self, now: float) -> bool:
-        if self._observed is None:
-            return False
-        return self._observed_at + self._observed.record.lease_duration_seconds > now
+    def _nominee_pending(self, now: float) -> bool:
+        return self._seen.nominee_pending(now, self.config.lease_duration, self._succession.viable)
 
-    def _held_by_other(self, now: float) -> bool:
-        holder = self._observed.record.holder_identity if self._observed else ""
-        return bool(holder) and holder != self.config.identity and self._lease_valid(now)
-
-    def _expiry(self) -> float:
-        assert self._observed is not None
-        return self._observed_at + self._observed.record.lease_duration_seconds
+    def _waiting_for_other(self, now: float) -> Optional[float]:
+        return self._seen.waiting_for_other(now, self.config.lease_duration, self._succession.viable)
 
     def _jittered(self) -> float:
         """client-go wait.Jitter: retry period plus up to 1.2 x itself."""

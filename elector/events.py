@@ -48,6 +48,8 @@ def became_leader(pod: str, *, term: int, cause: str, previous: str) -> EventSpe
     """The Event of a new term (causes as `election.Acquisition`)."""
     if cause == "created":
         action, why = "Create", "created the Lease"
+    elif cause == "handed-over":
+        action, why = "Acquire", f"{previous} handed the Lease over to it"
     elif cause == "released":
         action, why = "Acquire", f"{previous} released the Lease" if previous else "the Lease was free"
     elif previous == pod:

@@ -15,6 +15,7 @@ deletion) and must not keep re-adding a reference the collector keeps removing.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import random
@@ -30,6 +31,7 @@ __all__ = ["LeaseLock"]
 
 logger = logging.getLogger("elector.leaselock")
 WATCH_SECONDS = (240, 300)  # server-side watch timeout, randomised like client-go reflectors
+SUCCESSOR_ANNOTATION = "elector.dev/successor"  # record.successor: written by a release, cleared by the next term
 
 
 class LeaseLock:
@@ -103,7 +105,7 @@ class LeaseLock:
         if self._lease is None:
             raise locks.LockError("lease not initialized, call get or create first")
         body = owners.stamped(dict(self._lease, spec=record.spec_from_record(rec)), self.owner)
-        return self._keep(await self._call("PUT", self._path, body))
+        return self._keep(await self._call("PUT", self._path, _with_successor(body, rec.successor)))
 
     async def adopt(self) -> locks.Observed:
         """PUT the newest Lease seen with our Pod added to its owners, spec as it was; on a 409 read it
@@ -154,13 +156,27 @@ class LeaseLock:
 
     def _observed(self, obj: dict[str, Any]) -> locks.Observed:
         spec = obj.get("spec") or {}
+        notes = (obj.get("metadata") or {}).get("annotations") or {}
         return locks.Observed(
-            record=record.record_from_spec(spec),
+            record=dataclasses.replace(record.record_from_spec(spec), successor=str(notes.get(SUCCESSOR_ANNOTATION, ""))),
             raw=record.canonical(spec),
             resource_version=_version(obj),
             uid=_uid(obj),
             owned=owners.owned(obj, self.owner),
         )
+
+
+def _with_successor(body: dict[str, Any], successor: str) -> dict[str, Any]:
+    """`body` with the successor annotation set to `successor`, or without it when there is none."""
+    meta = dict(body.get("metadata") or {})
+    notes = {k: v for k, v in (meta.get("annotations") or {}).items() if k != SUCCESSOR_ANNOTATION}
+    if successor:
+        notes[SUCCESSOR_ANNOTATION] = successor
+    if notes:
+        meta["annotations"] = notes
+    else:
+        meta.pop("annotations", None)
+    return dict(body, metadata=meta)
 
 
 def _version(obj: dict[str, Any]) -> str:

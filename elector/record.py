@@ -38,6 +38,9 @@ class LeaderElectionRecord:
     leader_transitions: int = 0
     strategy: str = ""
     preferred_holder: str = ""
+    # The pod a releasing leader names to take over (rollout-aware handover). Not part of the spec:
+    # LeaseLock keeps it in the Lease annotation `elector.dev/successor`.
+    successor: str = ""
 
 
 def format_micro_time(moment: datetime.datetime) -> str:
@@ -99,8 +102,9 @@ def canonical(spec: Optional[dict[str, Any]]) -> str:
     return json.dumps(spec or {}, sort_keys=True, separators=(",", ":"))
 
 
-def released(rec: LeaderElectionRecord, *, now: datetime.datetime) -> LeaderElectionRecord:
-    """client-go's release record: no holder, 1 s duration, times = now, transitions kept."""
+def released(rec: LeaderElectionRecord, *, now: datetime.datetime, successor: str = "") -> LeaderElectionRecord:
+    """client-go's release record: no holder, 1 s duration, times = now, transitions kept; plus the
+    successor this leader names, if any."""
     return LeaderElectionRecord(
         holder_identity="",
         lease_duration_seconds=1,
@@ -108,4 +112,5 @@ def released(rec: LeaderElectionRecord, *, now: datetime.datetime) -> LeaderElec
         renew_time=now,
         leader_transitions=rec.leader_transitions,
         strategy=rec.strategy,
+        successor=successor,
     )

@@ -114,6 +114,7 @@ class Settings:
     app_health_url: Optional[str] = None
     leader_label: bool = False
     leader_service: Optional[str] = None  # a selector-less Service whose EndpointSlice names the leader
+    rollout_aware: bool = True  # hand over once per rollout, to a Ready pod of the newest revision
     pod_name: str = ""
     pod_namespace: str = ""
     pod_uid: str = ""
@@ -145,6 +146,8 @@ def _flag_table() -> list[tuple[str, str, str]]:
         ("release-timeout", "0", "on SIGTERM, wait this long for the app's POST /release (0: don't wait)"),
         ("app-health-url", "", "lead only while GET of this URL answers 2xx (off by default)"),
         ("leader-label", "", "keep the label elector.dev/leader=true on the leader pod (bool)"),
+        ("rollout-aware", "true", "in a rolling update, hand leadership over once, to a Ready pod of the newest "
+                                  "revision (watches the election's pods; bool)"),
         ("leader-service", "", "route this Service (no selector) to the leader: its EndpointSlice <name>-leader "
                                "names the leader pod (needs $POD_IP and $POD_UID)"),
     ]
@@ -189,7 +192,7 @@ def parse(argv: Sequence[str], env: Mapping[str, str]) -> Settings:
     """Build `Settings` from command-line arguments and the environment; raises `SettingsError`."""
     parser = _Parser(prog="kube-elector", description="Lease leader election sidecar.", allow_abbrev=False)
     for flag, default, help_text in _flag_table():
-        if flag == "leader-label":
+        if flag in ("leader-label", "rollout-aware"):
             parser.add_argument(f"--{flag}", nargs="?", const="true", default=None, help=help_text)
         else:
             parser.add_argument(f"--{flag}", default=None, help=f"{help_text} [env {_env_name(flag)}]")
@@ -256,6 +259,7 @@ def parse(argv: Sequence[str], env: Mapping[str, str]) -> Settings:
         release_timeout=_duration("release-timeout", value("release-timeout")),
         app_health_url=app_health_url,
         leader_label=_bool("leader-label", value("leader-label")),
+        rollout_aware=_bool("rollout-aware", value("rollout-aware")),
         leader_service=leader_service,
         pod_name=env.get("POD_NAME", "") or identity,
         pod_namespace=env.get("POD_NAMESPACE", "") or namespace,

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-__all__ = ["container_pids", "pod_pids", "connect", "http_get", "NotRunning", "ExitWatch"]
+__all__ = ["container_pids", "pod_pids", "connect", "http_request", "http_get", "http_post", "NotRunning", "ExitWatch"]
 
 _PIDS_HIERARCHY = Path("/sys/fs/cgroup/pids")
 _CLONE_NEWNET = 0x40000000
@@ -96,18 +96,30 @@ def connect(pod: dict[str, Any], port: int, *, timeout: float = 1.0) -> socket.s
     return result["socket"]  # type: ignore[no-any-return]
 
 
-def http_get(pod: dict[str, Any], port: int, path: str = "/", *, timeout: float = 1.0) -> tuple[int, bytes]:
-    """GET http://localhost:port/path inside the pod: (status, body). Raises OSError when nothing answers."""
+def http_request(pod: dict[str, Any], port: int, method: str, path: str = "/", *,
+                 timeout: float = 1.0) -> tuple[int, bytes]:
+    """`method` http://localhost:port/path inside the pod, no body: (status, body). Raises OSError when
+    nothing answers."""
     connection = http.client.HTTPConnection("localhost", port, timeout=timeout)
     connection.sock = connect(pod, port, timeout=timeout)
     try:
-        connection.request("GET", path)
+        connection.request(method, path)
         response = connection.getresponse()
         return response.status, response.read()
     except http.client.HTTPException as exc:
-        raise OSError(f"GET {path}: {exc}") from exc
+        raise OSError(f"{method} {path}: {exc}") from exc
     finally:
         connection.close()
+
+
+def http_get(pod: dict[str, Any], port: int, path: str = "/", *, timeout: float = 1.0) -> tuple[int, bytes]:
+    """GET http://localhost:port/path inside the pod: (status, body). Raises OSError when nothing answers."""
+    return http_request(pod, port, "GET", path, timeout=timeout)
+
+
+def http_post(pod: dict[str, Any], port: int, path: str, *, timeout: float = 1.0) -> tuple[int, bytes]:
+    """POST http://localhost:port/path inside the pod, empty body (e.g. the elector's /release)."""
+    return http_request(pod, port, "POST", path, timeout=timeout)
 
 
 class ExitWatch(threading.Thread):

@@ -16,7 +16,7 @@ from webhook.settings import Settings
 @dataclass(frozen=True)
 class Binding:
     """A ServiceAccount whose elector needs the election ClusterRole in its namespace, and the
-    ClusterRoles of the optional features its pod asked for (`roles`, e.g. "leader-service")."""
+    ClusterRoles of the features its pod uses (`roles`, e.g. "rollout", "leader-service")."""
 
     namespace: str
     service_account: str

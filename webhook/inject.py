@@ -32,7 +32,7 @@ class Result:
     decision: Decision
     election: str | None = None
     service_account: str | None = None
-    roles: tuple[str, ...] = ()  # features whose ClusterRole the ServiceAccount needs too (handler.ROLES)
+    roles: tuple[str, ...] = ()  # features whose ClusterRole the ServiceAccount needs too (kube.FEATURE_ROLES)
     warnings: list[str] = field(default_factory=list)
 
 
@@ -67,7 +67,8 @@ def mutate(pod: dict[str, Any], *, namespace: str, namespace_opted_in: bool, set
         )
     account = (pod.get("spec") or {}).get("serviceAccountName") or "default"
     roles = tuple(role for role, wanted in (("leader-service", bool(opts.leader_service)),
-                                            ("leader-label", opts.leader_label)) if wanted)
+                                            ("leader-label", opts.leader_label),
+                                            ("rollout", opts.rollout_aware)) if wanted)
     return Result(mutated, decision, election=opts.election, service_account=account, roles=roles,
                   warnings=warnings)
 

@@ -59,16 +59,21 @@ class Api:
         return json.loads(text) if text else None
 
 
-#: The ClusterRole of each optional feature a pod may ask for (manifests/rbac-election.yaml).
-FEATURE_ROLES = {"leader-service": "kube-elector-leader-service", "leader-label": "kube-elector-leader-label"}
+#: The ClusterRole of each feature a pod may use (manifests/rbac-election.yaml); inject.mutate
+#: picks them: "rollout" unless the pod opts out, the others only when it asks.
+FEATURE_ROLES = {
+    "leader-service": "kube-elector-leader-service",
+    "leader-label": "kube-elector-leader-label",
+    "rollout": "kube-elector-rollout",
+}
 
 
 class RoleBindings:
     """Makes sure each injected pod's ServiceAccount may run its election (and its features).
 
     One RoleBinding per (namespace, ServiceAccount) to the election ClusterRole, plus one per
-    feature the pod asked for. The webhook holds only `create` on rolebindings and `bind` on
-    those shipped ClusterRoles.
+    feature the pod uses (rollout awareness unless it opts out, the others when asked for). The
+    webhook holds only `create` on rolebindings and `bind` on those shipped ClusterRoles.
     """
 
     def __init__(self, api: Api, cluster_role: str) -> None:

@@ -24,6 +24,7 @@ CONTAINERS = ANNOTATION_PREFIX + "containers"
 RELEASE_TIMEOUT = ANNOTATION_PREFIX + "release-timeout"
 LEADER_SERVICE = ANNOTATION_PREFIX + "leader-service"
 LEADER_LABEL = ANNOTATION_PREFIX + "leader-label"
+ROLLOUT_AWARE = ANNOTATION_PREFIX + "rollout-aware"
 INJECTED = ANNOTATION_PREFIX + "injected"  # written by us: the version that injected the pod
 
 #: Annotations a user may set, with the help shown when one is wrong.
@@ -40,6 +41,8 @@ KNOWN = {
     LEADER_SERVICE: "the name of a Service without a selector in the pod's namespace (a DNS-1035 label, "
                     "e.g. my-app-leader): the leader keeps its EndpointSlice pointing at itself",
     LEADER_LABEL: '"true" or "false": keep the label elector.dev/leader=true on the leader pod (for a Service selector)',
+    ROLLOUT_AWARE: '"true" (default) or "false": during a rolling update, hand leadership once to a Ready pod of '
+                   "the newest revision (the elector lists and watches the election's pods)",
 }
 
 _DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
@@ -69,6 +72,7 @@ class PodOptions:
     release_timeout: str | None
     leader_service: str | None = None  # a selector-less Service the leader points at itself
     leader_label: bool = False  # the elector.dev/leader=true label on the leader pod
+    rollout_aware: bool = True  # watch the election's pods to hand over once per rolling update
 
 
 def annotations(pod: dict[str, Any]) -> dict[str, str]:
@@ -114,6 +118,7 @@ def read(pod: dict[str, Any], settings: Settings) -> PodOptions:
         release_timeout=release,
         leader_service=_leader_service(notes),
         leader_label=_bool(notes, LEADER_LABEL),
+        rollout_aware=_bool(notes, ROLLOUT_AWARE, default=True),
     )
 
 
@@ -126,8 +131,8 @@ def _leader_service(notes: dict[str, str]) -> str | None:
     return name
 
 
-def _bool(notes: dict[str, str], key: str) -> bool:
-    value = notes.get(key, "false")
+def _bool(notes: dict[str, str], key: str, *, default: bool = False) -> bool:
+    value = notes.get(key, "true" if default else "false")
     if value not in ("true", "false"):
         raise Refusal(key, f"{value!r} is not a boolean", KNOWN[key])
     return value == "true"

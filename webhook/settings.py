@@ -80,7 +80,8 @@ class Settings(BaseSettings):
 
     # --- RBAC side effects
     manage_role_bindings: bool = Field(
-        True, description="create a RoleBinding to election_cluster_role for each injected pod's ServiceAccount"
+        True, description="create a RoleBinding to election_cluster_role for each injected pod's ServiceAccount, "
+                          "and one to the ClusterRole of each feature it uses (kube-elector-rollout by default)"
     )
     election_cluster_role: str = "kube-elector-election"
 

@@ -40,6 +40,8 @@ def container(options: PodOptions, *, namespace: str, settings: Settings) -> dic
         args.append(f"--leader-service={options.leader_service}")
     if options.leader_label:
         args.append("--leader-label=true")
+    if not options.rollout_aware:  # on by default in the elector: only the opt-out is written
+        args.append("--rollout-aware=false")
     probe = {"httpGet": {"path": "/healthz", "port": options.probe_port}}
     spec: dict[str, Any] = {
         "name": CONTAINER_NAME,

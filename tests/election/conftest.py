@@ -26,13 +26,15 @@ def election_rbac(control_plane: Any) -> list[dict[str, Any]]:
 def sa_kubeconfig(control_plane: Any, api: Any, namespace: str, election_rbac: Any, tmp_path: Path
                   ) -> Callable[..., Path]:
     """A kubeconfig with a real token of ServiceAccount `app`, bound (RoleBinding) to the election role
-    (and, with label=True, to the leader-label role): what the webhook's injected container gets."""
+    (and, with label=True, to the leader-label role; with rollout=True, to the rollout role): what the
+    webhook's injected container gets."""
 
-    def make(*, label: bool = False) -> Path:
+    def make(*, label: bool = False, rollout: bool = False) -> Path:
         created = api.post(f"/api/v1/namespaces/{namespace}/serviceaccounts",
                            json={"metadata": {"name": SERVICE_ACCOUNT}})
         assert created.status_code in (201, 409), created.text
-        roles = ["kube-elector-election"] + (["kube-elector-leader-label"] if label else [])
+        roles = (["kube-elector-election"] + (["kube-elector-leader-label"] if label else [])
+                 + (["kube-elector-rollout"] if rollout else []))
         for role in roles:
             binding = {
                 "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",

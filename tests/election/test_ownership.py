@@ -92,7 +92,8 @@ def test_a_rolling_replacement_keeps_the_lease_and_one_leader(electors: Any, api
 def test_ownership_costs_one_put_per_join_and_nothing_per_leave(electors: Any, api: Any, namespace: str) -> None:
     """At the default timings (a renewal every 2 s) and one join at a time; concurrent writes can cost a
     409 and a re-read now and then: bench/elector_ownership.py measures how often."""
-    defaults = ["--lease-duration=15s", "--renew-deadline=10s", "--retry-period=2s"]
+    # the Lease's calls only: rollout awareness adds a pods list (a GET) and watch, counted in the same metric
+    defaults = ["--lease-duration=15s", "--renew-deadline=10s", "--retry-period=2s", "--rollout-aware=false"]
     uids = make_pods(api, namespace, ["a", "b", "c"])
     first = electors("a", env={"POD_UID": uids["a"]}, extra=defaults)
     assert wait_for(lambda: first.is_leader(), 10)

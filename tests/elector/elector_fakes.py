@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime
 import heapq
 import itertools
@@ -70,6 +71,7 @@ class LeaseStore:
         self.uid = "uid-1"
         self.writes: list[dict[str, Any]] = []
         self.owners: list[str] = []  # uids in metadata.ownerReferences
+        self.successor = ""  # the elector.dev/successor annotation
         self.down = False
         self._watchers: list[asyncio.Queue[Any]] = []
 
@@ -79,17 +81,19 @@ class LeaseStore:
     def _snapshot(self) -> Any:
         """The Lease as it is now, as seen by a candidate whose Pod has uid `owner` (None: no ownership)."""
         spec, rv, owners = (dict(self.spec) if self.spec is not None else None), str(self.rv), list(self.owners)
+        successor = self.successor
 
         def seen(owner: Optional[str]) -> Optional[locks.Observed]:
             if spec is None:
                 return None
-            return locks.Observed(record.record_from_spec(spec), record.canonical(spec), rv, self.uid,
-                                  owned=owner is None or owner in owners)
+            rec = dataclasses.replace(record.record_from_spec(spec), successor=successor)
+            return locks.Observed(rec, record.canonical(spec), rv, self.uid, owned=owner is None or owner in owners)
         return seen
 
-    def put(self, spec: Optional[dict[str, Any]], *, owner: Optional[str] = None) -> None:
+    def put(self, spec: Optional[dict[str, Any]], *, owner: Optional[str] = None, successor: str = "") -> None:
         """Write as another client would (or delete with None); `owner` joins the owners."""
         self.rv += 1
+        self.successor = successor
         if spec is None or self.spec is None:
             self.owners = []
         if owner is not None and owner not in self.owners:
@@ -166,7 +170,7 @@ class InMemoryLock:
         return self._write(rec)
 
     def _write(self, rec: record.LeaderElectionRecord) -> locks.Observed:
-        self.store.put(record.spec_from_record(rec), owner=self.owner)
+        self.store.put(record.spec_from_record(rec), owner=self.owner, successor=rec.successor)
         self._rv = self.store.rv
         obs = self.store.observed(self.owner)
         assert obs is not None
@@ -177,7 +181,7 @@ class InMemoryLock:
         if self.store.spec is None:
             raise locks.LeaseNotFound(self.name)
         self.adoptions += 1
-        self.store.put(self.store.spec, owner=self.owner)
+        self.store.put(self.store.spec, owner=self.owner, successor=self.store.successor)
         self._rv = self.store.rv
         obs = self.store.observed(self.owner)
         assert obs is not None

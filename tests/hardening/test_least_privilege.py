@@ -101,8 +101,10 @@ def test_webhook_account_may_bind_only_our_role(installed, control_plane, namesp
 
         assert bind("cluster-admin").status_code == 403
         assert bind("kube-elector-status").status_code == 403  # read-only view: for people, not pods
-        # The election, and the two routing features a pod may ask for by annotation.
-        for role in ("kube-elector-election", "kube-elector-leader-label", "kube-elector-leader-service"):
+        # The election, rollout awareness (bound unless a pod opts out), and the two routing features
+        # a pod may ask for by annotation.
+        for role in ("kube-elector-election", "kube-elector-rollout", "kube-elector-leader-label",
+                     "kube-elector-leader-service"):
             assert bind(role).status_code == 201, role
 
 
@@ -132,3 +134,18 @@ def test_the_leader_service_role_keeps_endpoint_slices_and_nothing_more(installe
         assert not can(router, "list", "services", namespace)
         assert not can(router, "get", "pods", namespace)
         assert not can(router, "create", "endpointslices", "kube-elector", group="discovery.k8s.io")
+
+
+def test_the_rollout_role_lists_and_watches_pods_and_nothing_more(installed, control_plane, api, namespace):
+    with bound_account(control_plane, api, namespace, "roller", "kube-elector-rollout") as roller:
+        granted = rules(roller, namespace)
+        print("rollout rules:", granted)
+        own = [r for r in granted if not r.startswith(("authentication.k8s.io/", "authorization.k8s.io/"))]
+        assert own == ["/pods: list,watch"]  # beside what every user has (asking about itself)
+        assert can(roller, "list", "pods", namespace) and can(roller, "watch", "pods", namespace)
+        for verb in ("get", "create", "update", "patch", "delete"):
+            assert not can(roller, verb, "pods", namespace)
+        assert not can(roller, "get", "pods", namespace, name="any-pod")
+        assert not can(roller, "list", "pods", "kube-elector")  # its own namespace only
+        assert not can(roller, "get", "secrets", namespace)
+        assert not can(roller, "update", "leases", namespace, group="coordination.k8s.io")

@@ -10,7 +10,7 @@ import time
 from demo import observe
 from localplane import pods
 from tests.node import apps
-from tests.node.checker import LeaderChecker
+from demo.checker import LeaderChecker
 
 
 def _elector_restarts(api, namespace: str, name: str) -> int:

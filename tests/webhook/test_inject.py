@@ -184,22 +184,59 @@ def test_leader_service_annotation_passes_the_service_the_pod_ip_and_asks_for_it
     assert "--leader-service=web-leader" in c["args"]
     ip = next(e for e in c["env"] if e["name"] == "POD_IP")
     assert ip["valueFrom"]["fieldRef"]["fieldPath"] == "status.podIP"
-    assert result.roles == ("leader-service",)
+    assert result.roles == ("leader-service", "rollout")
     plain = mutate(pod())
-    assert plain.roles == () and "POD_IP" not in env_of(elector_of(plain.pod))
+    assert plain.roles == ("rollout",) and "POD_IP" not in env_of(elector_of(plain.pod))
 
 
 def test_leader_label_annotation_turns_the_label_on_and_asks_for_its_role():
     result = mutate(pod(**{"metadata.annotations": {"elector.dev/inject": "true", "elector.dev/leader-label": "true"}}))
-    assert "--leader-label=true" in elector_of(result.pod)["args"] and result.roles == ("leader-label",)
+    assert "--leader-label=true" in elector_of(result.pod)["args"] and result.roles == ("leader-label", "rollout")
+
+
+def rollout_pod(value=None):
+    """The fixture pod, opted in, with `elector.dev/rollout-aware: value` unless value is None."""
+    notes = {"elector.dev/inject": "true"} | ({"elector.dev/rollout-aware": value} if value is not None else {})
+    return pod(**{"metadata.annotations": notes})
+
+
+@pytest.mark.parametrize(("value", "aware"), [(None, True), ("true", True), ("false", False)])
+def test_rollout_aware_annotation_is_read_with_true_as_default(value, aware):
+    assert options.read(rollout_pod(value), SETTINGS).rollout_aware is aware
+
+
+def test_rollout_awareness_is_on_by_default_with_no_arg_and_its_role():
+    result = mutate(rollout_pod())
+    assert elector_of(result.pod)["args"] == [  # as before the feature: the elector's default is on
+        "--election=web", "--election-namespace=shop", "--http=localhost:4040", "--probe-address=0.0.0.0:4041",
+        "--lease-duration=15s", "--renew-deadline=10s", "--retry-period=2s",
+    ]
+    assert result.roles == ("rollout",)
+    assert elector_of(mutate(rollout_pod("true")).pod)["args"] == elector_of(result.pod)["args"]
+
+
+def test_opting_out_of_rollout_awareness_passes_the_flag_and_asks_for_no_role():
+    result = mutate(rollout_pod("false"))
+    args = elector_of(result.pod)["args"]
+    assert args[-1] == "--rollout-aware=false" and args[:-1] == elector_of(mutate(rollout_pod()).pod)["args"]
+    assert result.roles == ()
 
 
 @pytest.mark.parametrize("annotation, value", [
     ("elector.dev/leader-service", "Web_Leader"),
     ("elector.dev/leader-service", "1web"),
     ("elector.dev/leader-label", "yes"),
+    ("elector.dev/rollout-aware", "yes"),
+    ("elector.dev/rollout-aware", "False"),
+    ("elector.dev/rollout-aware", ""),
 ])
-def test_a_bad_leader_routing_annotation_is_refused_by_name(annotation, value):
+def test_a_bad_feature_annotation_is_refused_by_name(annotation, value):
     with pytest.raises(options.Refusal) as refused:
         mutate(pod(**{"metadata.annotations": {"elector.dev/inject": "true", annotation: value}}))
     assert refused.value.field == annotation and "accepted:" in str(refused.value)
+
+
+def test_a_bad_rollout_aware_value_names_the_accepted_values():
+    with pytest.raises(options.Refusal) as refused:
+        mutate(rollout_pod("on"))
+    assert str(refused.value).startswith("elector.dev/rollout-aware: 'on' is not a boolean; accepted: \"true\" (default) or")

@@ -138,6 +138,21 @@ def test_rolebinding_only_when_not_dry_run(webhook, api, namespace):
     binding = wait_for(lambda: api.get(path).json() if api.get(path).status_code == 200 else None, "RoleBinding")
     assert binding["roleRef"]["name"] == "kube-elector-election"
     assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "robot", "namespace": namespace}]
+    rollout = wait_for(lambda: api.get(path + "-rollout").json() if api.get(path + "-rollout").status_code == 200
+                       else None, "rollout RoleBinding (bound by default)")
+    assert rollout["roleRef"]["name"] == "kube-elector-rollout" and rollout["subjects"] == binding["subjects"]
+
+
+def test_opting_out_of_rollout_awareness_skips_its_rolebinding(webhook, api, namespace):
+    api.post(f"/api/v1/namespaces/{namespace}/serviceaccounts", json={"metadata": {"name": "steady"}}).raise_for_status()
+    path = f"/apis/rbac.authorization.k8s.io/v1/namespaces/{namespace}/rolebindings/kube-elector-steady"
+    sent = pod_manifest("steady", annotations={"elector.dev/inject": "true", "elector.dev/rollout-aware": "false"},
+                        serviceAccountName="steady")
+    stored = api.post(f"/api/v1/namespaces/{namespace}/pods", json=sent).raise_for_status().json()
+    assert "--rollout-aware=false" in by_name(stored["spec"]["initContainers"])["elector"]["args"]
+    wait_for(lambda: api.get(path).status_code == 200, "the election RoleBinding")
+    time.sleep(1.0)  # the bindings are made together, after the answer: the rollout one would be there
+    assert api.get(path + "-rollout").status_code == 404
 
 
 def test_namespace_label_opts_pods_in_and_the_annotation_opts_out(webhook, api, namespace):

@@ -1,6 +1,6 @@
 """A checker on every pod: polls each pod's elector (inside the pod, as its app would) and records
 every moment two pods said `is_leader: true`, how often the leader moved, and the longest gap with
-no leader at all.
+no leader at all. Test and benchmark equipment: tests/node and bench/ both use it.
 """
 
 from __future__ import annotations
@@ -52,8 +52,8 @@ class LeaderChecker(threading.Thread):
                 now = time.monotonic()
                 if now - listed >= self.refresh:
                     try:
-                        pods = [p for p in observe.list_pods(api, self.namespace, self.selector)
-                                if not p["metadata"].get("deletionTimestamp")]
+                        # Terminating pods too: until the kubelet stops its elector, such a pod may lead.
+                        pods = observe.list_pods(api, self.namespace, self.selector)
                     except httpx.HTTPError as exc:
                         self.errors.append(repr(exc))
                     listed = now
