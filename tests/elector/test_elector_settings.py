@@ -50,6 +50,12 @@ def test_bool_flag_and_metrics_address():
     assert cfg.leader_label and (cfg.metrics_host, cfg.metrics_port) == ("127.0.0.1", 9090)
 
 
+def test_rollout_awareness_is_on_by_default_and_turned_off_by_flag_or_env():
+    assert settings.parse(BASE, {"POD_NAME": "p"}).rollout_aware
+    assert not settings.parse([*BASE, "--rollout-aware=false"], {"POD_NAME": "p"}).rollout_aware
+    assert not settings.parse(BASE, {"POD_NAME": "p", "ELECTOR_ROLLOUT_AWARE": "false"}).rollout_aware
+
+
 @pytest.mark.parametrize("args, flag", [
     (["--election-namespace=ns"], "--election"),
     ([*BASE, "--lease-duration=10s"], "--lease-duration"),
@@ -63,6 +69,7 @@ def test_bool_flag_and_metrics_address():
     ([*BASE, "--kubeconfig=/nonexistent"], "--kubeconfig"),
     ([*BASE, "--app-health-url=localhost:8080/health"], "--app-health-url"),
     ([*BASE, "--leader-label=maybe"], "--leader-label"),
+    ([*BASE, "--rollout-aware=sometimes"], "--rollout-aware"),
     ([*BASE, "--release-timeout=-1s"], "--release-timeout"),
 ])
 def test_errors_name_the_flag(args, flag):
