@@ -231,9 +231,9 @@ def run(args: argparse.Namespace, workdir: Path) -> int:
         say(f"  first leader: {leader}, {first_leader:.1f} s after kubectl apply (pods scheduled, images started by "
             "the kubelet, sidecar started, elected)")
         if "exited:app" in took and "exited:elector" in took:
-            say(f"  deleting {leader}: its elector saw the deletion in its pod watch and handed the Lease over at once, "
-                f"naming a Ready replica; the kubelet stopped the app (exited at +{took['exited:app']:.2f} s), "
-                f"then the elector (+{took['exited:elector']:.2f} s)")
+            say(f"  deleting {leader}: the kubelet stopped its app first (exited at +{took['exited:app']:.2f} s), "
+                f"then its elector, which released the Lease naming a Ready successor "
+                f"(exited at +{took['exited:elector']:.2f} s)")
         say(f"  handover: {took['leader']} is leader {took['first']:.2f} s after the delete; all pods agree after "
             f"{took['agreed']:.2f} s; 3 pods (with the replacement) agree after {took['all3']:.2f} s")
         say(f"  Lease {NAMESPACE}/leader-app: holder {spec.get('holderIdentity')}, "

@@ -9,10 +9,11 @@ Rules (see docs/elector.md):
   sleep until the observed expiry, or poll every retry period (with jitter) while the watch is down.
   Once the observed Lease has expired without a renewal they could see, they report no leader.
 - Every candidate's Pod owns the Lease (owners.py); a follower adds its own when it is missing.
-- Rollouts (candidates.py): a leader hands over, naming its successor in the release, when a pod of a
-  newer revision of its workload is Ready, when its own pod is being deleted, or when asked to; the
-  other followers leave a named successor the Lease for a lease duration (from when they saw the
-  release) unless they see its pod gone, deleting or not Ready.
+- Rollouts (handover.py, candidates.py): a leader hands over, naming its successor in the release,
+  when a pod of a newer revision of its workload is Ready, when its own pod is being deleted, or when
+  asked to; the other followers leave a named successor the Lease for a lease duration (from when they
+  saw the release, seen.py) unless they see its pod gone, deleting or not Ready; a nominee that will
+  not lead now declines at once.
 - We never stop competing: losing leadership just makes us a follower again.
 """
 from __future__ import annotations

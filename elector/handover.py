@@ -1,9 +1,13 @@
 """When a leader hands the Lease over, and to whom: pure rules, asked once per wake of the leader loop.
 
-Reasons, in order: the app asked (POST /release), the app is unhealthy, our pod is being deleted, a pod
-of a newer revision of our workload is Ready (candidates.py). The last two are rollout handovers the app
-did not ask for: with a grace (--release-timeout) the app hears first (the leader resigns, keeps the
-Lease renewed) and the handover follows its POST /release or the end of the grace, as on SIGTERM.
+Reasons, in order: the app asked (POST /release), the app is unhealthy, a pod of a newer revision of our
+workload is Ready (candidates.py). The last is a rollout handover the app did not ask for: with a grace
+(--release-timeout) the app hears first (the leader resigns, keeps the Lease renewed) and the handover
+follows its POST /release or the end of the grace, as on SIGTERM.
+
+Our own pod being deleted is no reason: its app keeps leading until the kubelet has stopped it, and the
+sidecar's release on SIGTERM (after the app, native sidecar order) names the successor. Releasing at the
+deletion would start the next leader while this app may still be finishing its leader's work.
 """
 from __future__ import annotations
 
@@ -12,13 +16,11 @@ from typing import Collection, Optional
 
 from elector import candidates
 
-__all__ = ["Step", "Handover", "APP_RELEASED", "UNHEALTHY", "LEAVING", "NEWER_REVISION"]
+__all__ = ["Step", "Handover", "APP_RELEASED", "UNHEALTHY", "NEWER_REVISION"]
 
 APP_RELEASED = "app asked to release"
 UNHEALTHY = "app unhealthy"
-LEAVING = "this pod is being deleted"
 NEWER_REVISION = "a pod of a newer revision is ready"
-ROLLOUT_REASONS = (LEAVING, NEWER_REVISION)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,7 +46,7 @@ class Handover:
     def decide(self, now: float, *, release_requested: bool, eligible: bool, passed_over: Collection[str]) -> Step:
         reason, successor = self._why(release_requested=release_requested, eligible=eligible,
                                       passed_over=passed_over)
-        starts = reason in ROLLOUT_REASONS and self.grace > 0 and self._grace_until is None
+        starts = reason == NEWER_REVISION and self.grace > 0 and self._grace_until is None
         if starts:
             self._grace_until, self._grace_reason = now + self.grace, reason
         if self._grace_until is not None and reason != APP_RELEASED:
@@ -69,7 +71,5 @@ class Handover:
             return APP_RELEASED, self.succession.successor(passed_over)
         if not eligible:
             return UNHEALTHY, self.succession.successor(passed_over)
-        if self.succession.leaving():
-            return LEAVING, self.succession.successor(passed_over)
         target = self.succession.handover_target(passed_over)
         return (NEWER_REVISION, target) if target else ("", "")

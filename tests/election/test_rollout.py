@@ -1,11 +1,12 @@
 """Rollout awareness through the real API server: the pods' view (list + watch, RBAC), the release that
-names a successor, the handover of a leader whose pod is being deleted. Revisions of real Deployments and
+names a successor, pods being deleted never named. Revisions of real Deployments and
 StatefulSets are on the node (tests/node/test_rollouts.py); here the pods are bare API objects whose
 status the test sets, as no kubelet runs."""
 from __future__ import annotations
 
 import json
 import signal
+import time
 from typing import Any
 
 import pytest
@@ -75,20 +76,25 @@ def test_a_release_names_a_ready_successor_which_takes_over_alone(electors, api,
     assert released and released[-1]["successor"] == expected
 
 
-def test_a_leader_whose_pod_is_being_deleted_hands_over_before_any_signal(electors, api, namespace, sa_kubeconfig,
-                                                                          pods):
+def test_pods_being_deleted_are_never_named_and_a_deleting_leader_leads_until_its_signal(
+        electors, api, namespace, sa_kubeconfig, pods):
     kubeconfig = sa_kubeconfig(rollout=True)
-    for name in ("app-a", "app-b"):
+    for name in ("app-a", "app-b", "app-c"):
         pods(name)
-    procs = [electors(name, kubeconfig=kubeconfig) for name in ("app-a", "app-b")]
+    procs = [electors(name, kubeconfig=kubeconfig) for name in ("app-a", "app-b", "app-c")]
     first = wait_for(lambda: leaders(procs), 10)[0]
     assert wait_for(lambda: all(WATCHING in p.logs() for p in procs), 10), [p.logs() for p in procs]
-    other = next(p for p in procs if p is not first)
-    deleted = api.delete(f"/api/v1/namespaces/{namespace}/pods/{first.pod}")  # held by the finalizer
-    assert deleted.status_code == 200, deleted.text
-    assert wait_for(lambda: leaders(procs) == [other], 5), first.logs()
-    assert first.proc.poll() is None  # still running: no SIGTERM was needed
-    assert "this pod is being deleted" in first.logs()
+    others = [p for p in procs if p is not first]
+    for pod in (first.pod, others[0].pod):  # held by the finalizer: deleting, as under a kubelet's grace period
+        assert api.delete(f"/api/v1/namespaces/{namespace}/pods/{pod}").status_code == 200
+    time.sleep(1.5)  # half a lease duration: its app would still be stopping
+    assert leaders(procs) == [first]
+    first.signal(signal.SIGTERM)  # the sidecar's signal, after the app has exited
+    assert first.proc.wait(10) == 0
+    assert wait_for(lambda: leaders(procs) == [others[1]], 5), [p.logs() for p in procs]
+    assert release_names(api, namespace) == ""
+    released = [line for line in map(json.loads, first.logs().splitlines()) if line["msg"] == "released the Lease"]
+    assert released and released[-1]["successor"] == others[1].pod
 
 
 def test_without_the_pods_role_the_election_runs_as_before(electors, api, namespace, pods):

@@ -27,9 +27,12 @@ def test_reasons_in_order_each_naming_a_successor():
     assert decide(handover.Handover(Stub())) == handover.Step()
     assert decide(handover.Handover(Stub(target="d")), requested=True) == handover.Step(handover.APP_RELEASED, "b")
     assert decide(handover.Handover(Stub()), eligible=False) == handover.Step(handover.UNHEALTHY, "b")
-    assert decide(handover.Handover(Stub(leaving=True))) == handover.Step(handover.LEAVING, "b")
     assert decide(handover.Handover(Stub(target="d"))) == handover.Step(handover.NEWER_REVISION, "d")
-    assert decide(handover.Handover(Stub(leaving=True)), passed_over={"b"}) == handover.Step(handover.LEAVING, "")
+    assert decide(handover.Handover(Stub()), eligible=False, passed_over={"b"}) == handover.Step(handover.UNHEALTHY, "")
+
+
+def test_our_pod_being_deleted_is_no_reason_the_release_on_sigterm_follows_the_app():
+    assert decide(handover.Handover(Stub(leaving=True))) == handover.Step()
 
 
 def test_a_grace_lets_the_app_hear_first_then_hands_over_even_if_the_reason_went_away():
@@ -45,7 +48,7 @@ def test_a_grace_lets_the_app_hear_first_then_hands_over_even_if_the_reason_went
 
 
 def test_the_apps_release_during_the_grace_hands_over_at_once():
-    h = handover.Handover(Stub(leaving=True), grace=30)
+    h = handover.Handover(Stub(target="d"), grace=30)
     assert decide(h, 0).wait_for_app
     assert decide(h, 1, requested=True) == handover.Step(handover.APP_RELEASED, "b")
 
