@@ -290,8 +290,8 @@ class LeaderElector:
         try:
             obs = await clocks.race_timeout(self.clock, self.lock.get(), self.config.request_timeout)
             if not obs.record.holder_identity and obs.record.successor == self.config.identity:
-                obs = await clocks.race_timeout(self.clock, self.lock.update(dataclasses.replace(obs.record, successor="")),
-                                                self.config.request_timeout)
+                unnamed = dataclasses.replace(obs.record, successor="")
+                obs = await clocks.race_timeout(self.clock, self.lock.update(unnamed), self.config.request_timeout)
                 logger.info("declined to succeed: not leading now", extra={"fields": {
                     "sitting_out_s": round(max(0.0, self._not_before - self.clock.now()), 3)}})
         except (locks.LockError, asyncio.TimeoutError) as exc:

@@ -158,7 +158,8 @@ class LeaseLock:
         spec = obj.get("spec") or {}
         notes = (obj.get("metadata") or {}).get("annotations") or {}
         return locks.Observed(
-            record=dataclasses.replace(record.record_from_spec(spec), successor=str(notes.get(SUCCESSOR_ANNOTATION, ""))),
+            record=dataclasses.replace(record.record_from_spec(spec),
+                                       successor=str(notes.get(SUCCESSOR_ANNOTATION, ""))),
             raw=record.canonical(spec),
             resource_version=_version(obj),
             uid=_uid(obj),

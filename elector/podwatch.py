@@ -3,8 +3,9 @@
 
 Needs `pods: list, watch` in the namespace (ClusterRole kube-elector-rollout). Without it (HTTP 403)
 the elector runs as before, without rollout awareness, and tries again now and then in case the
-binding appears (a RoleBinding the webhook made a moment ago may not be in force yet). The view stays usable while the watch is down: pods do not vanish when the API
-server restarts, and a relist replaces the view as a whole.
+binding appears (a RoleBinding the webhook made a moment ago may not be in force yet). The view stays
+usable while the watch is down: pods do not vanish when the API server restarts, and a relist replaces
+the view as a whole.
 """
 from __future__ import annotations
 
@@ -17,11 +18,11 @@ from typing import Callable, Optional
 from elector import candidates
 from elector import clock as clocks
 from elector import httpclient
+from elector.leaselock import WATCH_SECONDS
 
 __all__ = ["PodWatch", "SELECTOR_LABEL"]
 
 SELECTOR_LABEL = "elector.dev/election"
-WATCH_SECONDS = (240, 300)  # server-side watch timeout, randomised like client-go reflectors
 FORBIDDEN_RETRY_MAX = 60.0  # without RBAC: look again after a retry period, doubling up to this
 logger = logging.getLogger("elector.podwatch")
 
