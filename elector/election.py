@@ -23,8 +23,9 @@ import contextlib
 import dataclasses
 import logging
 import random
-from typing import Awaitable, Callable, Optional
+from typing import Callable, Optional
 
+from elector import attempt
 from elector import candidates
 from elector import clock as clocks
 from elector import handover
@@ -377,93 +378,16 @@ class LeaderElector:
 
     async def _try_acquire_or_renew(self) -> bool:
         """True if we hold the Lease after this attempt; False if someone else does; LockError on API failure."""
-        cfg = self.config
-        timeout = cfg.request_timeout
-
-        async def call(awaitable: Awaitable[locks.Observed]) -> locks.Observed:
-            try:
-                return await clocks.race_timeout(self.clock, awaitable, timeout)
-            except asyncio.TimeoutError as exc:
-                raise locks.LockError(str(exc)) from exc
-
         if self._leading and self.clock.now() >= self._valid_until:
             self._step_down("renew deadline passed")
-
-        # 1. Fast path: we lead and our claim holds: PUT the cached Lease with a new renewTime.
-        if self._leading and self._seen.observed is not None:
-            sent = self.clock.now()
-            rec = dataclasses.replace(self._seen.observed.record, renew_time=self.clock.wall())
-            try:
-                self._renewed(await call(self.lock.update(rec)), sent)
-                return True
-            except locks.LockError as exc:
-                logger.debug("optimistic renew failed, trying the slow path", extra={"fields": logs.error_fields(exc)})
-                self.metrics.slowpath += 1
-
-        # 2. Get the Lease, or create it.
-        try:
-            obs = await call(self.lock.get())
-        except locks.LeaseNotFound:
-            self._observe(None)
-            if self.clock.now() < self._seen.vacated_until:
-                return False  # deleted under a holder whose claim may still run: wait it out
-            sent = self.clock.now()
-            now_wall = self.clock.wall()
-            rec = record.LeaderElectionRecord(
-                holder_identity=cfg.identity,
-                lease_duration_seconds=int(cfg.lease_duration),
-                acquire_time=now_wall,
-                renew_time=now_wall,
-                leader_transitions=0,
-            )
-            try:
-                created = await call(self.lock.create(rec))
-            except locks.LeaseConflict:
-                return False
-            self._began(created, sent, cause="created", previous="")
-            return True
-
-        # 3. Record what we saw; its change restarts the expiry countdown.
-        self._observe(obs)
-        now = self.clock.now()
-        held = obs.record.holder_identity
-
-        # 4. Held by someone else and not expired (by our observation): give up this round.
-        if held and held != cfg.identity and self._seen.valid(now):
-            return False
-        if not held and self._nominee_pending(now):
-            return False  # the last leader named another successor: leave it the Lease for a while
-        if self._leading and held != cfg.identity:
-            return False
-        if obs.record.preferred_holder and obs.record.preferred_holder != cfg.identity and obs.record.strategy:
-            return False  # Coordinated Leader Election asks us to leave this Lease to another
-
-        # 5. Build our record: keep the term if we are continuing it, else start a new one.
-        now_wall = self.clock.wall()
-        continuing = self._leading and held == cfg.identity
-        rec = record.LeaderElectionRecord(
-            holder_identity=cfg.identity,
-            lease_duration_seconds=int(cfg.lease_duration),
-            acquire_time=obs.record.acquire_time if continuing else now_wall,
-            renew_time=now_wall,
-            leader_transitions=obs.record.leader_transitions if continuing else obs.record.leader_transitions + 1,
-            strategy=obs.record.strategy,
-        )
-
-        # 6. Update with the resourceVersion just read: a 409 means someone wrote first.
-        previous = held or self._seen.last_holder  # before the write: our own write's watch event moves it
-        named = obs.record.successor == cfg.identity
-        sent = self.clock.now()
-        try:
-            written = await call(self.lock.update(rec))
-        except locks.LeaseConflict:
-            return False
-        if continuing:
-            self._renewed(written, sent)
-        else:
-            cause = "expired" if held else ("handed-over" if named else "released")
-            self._began(written, sent, cause=cause, previous=previous)
-        return True
+        outcome = await attempt.try_acquire_or_renew(
+            self.lock, self.config, self.clock, self._seen, leading=self._leading, observe=self._observe,
+            nominee_pending=self._nominee_pending, metrics=self.metrics)
+        if outcome.written is not None and outcome.renewed:
+            self._renewed(outcome.written, outcome.sent)
+        elif outcome.written is not None:
+            self._began(outcome.written, outcome.sent, cause=outcome.cause, previous=outcome.previous)
+        return outcome.held
 
     # ---------------------------------------------------------------- state changes
 

@@ -12,7 +12,7 @@ import logging
 from typing import Callable, Optional
 
 from elector import lock as locks
-from elector import record
+from elector import record as records
 
 __all__ = ["SeenLease", "Change", "FAILED_NOMINEE_LEASES"]
 
@@ -42,7 +42,7 @@ class SeenLease:
         self._failed_nominees: dict[str, float] = {}
 
     @property
-    def record(self) -> Optional[record.LeaderElectionRecord]:
+    def record(self) -> Optional[records.LeaderElectionRecord]:
         return self.observed.record if self.observed else None
 
     @property

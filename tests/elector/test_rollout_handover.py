@@ -150,6 +150,7 @@ async def test_a_post_release_during_the_wait_hands_over_at_once(clock, store, c
     a.request_release()  # the app's POST /release
     await clock.advance(0.05)
     assert holders(store)[-2:] == ["web-aaa-1", ""] and store.successor == "web-bbb-1"  # long before the 30 s
+    assert leaders(a, *others) == []  # the others leave it to the nominee (no elector runs for it here)
 
 
 async def test_a_nominee_that_will_not_lead_declines_at_once(clock, store, candidates):
