@@ -13,7 +13,7 @@ from typing import Any
 import uvicorn
 
 from webhook import app as webapp
-from webhook import kube, logs, settings, tls
+from webhook import draining, kube, logs, settings, tls
 
 log = logging.getLogger("kube_elector.webhook")
 
@@ -55,12 +55,13 @@ def main(argv: list[str] | None = None) -> int:
 
     threading.Thread(target=refresh_certificates, name="certificates", daemon=True).start()
 
-    server = uvicorn.Server(
+    server = draining.DrainingServer(
         uvicorn.Config(
-            application, host=cfg.host, port=cfg.listen_port, log_config=None, access_log=False,
-            ssl_context_factory=lambda _config, _default: ctx, loop="uvloop", http="httptools",
-            timeout_keep_alive=30, limit_concurrency=1000,
-        )
+            draining.closing_when(application, lambda: server.draining), host=cfg.host, port=cfg.listen_port,
+            log_config=None, access_log=False, ssl_context_factory=lambda _config, _default: ctx, loop="uvloop",
+            http="httptools", timeout_keep_alive=30, limit_concurrency=1000,
+        ),
+        drain_seconds=cfg.shutdown_drain_seconds,
     )
     log.info("serving", extra={"event": "serving", "port": cfg.listen_port, "cert_mode": cfg.cert_mode,
                                "image": cfg.image, "native_sidecar": cfg.native_sidecar})

@@ -96,6 +96,9 @@ class Settings(BaseSettings):
         "self-managed: make and rotate a CA + cert, keep them in a Secret, patch the caBundle",
     )
     cert_reload_seconds: float = Field(30.0, gt=0, description="how often certificates are re-read")
+    shutdown_drain_seconds: float = Field(
+        3.0, ge=0, description="after SIGTERM, keep serving this long, closing each connection after its response"
+    )
     namespace: str = Field("kube-elector", description="the webhook's own namespace")
     service_name: str = "kube-elector-webhook"
     cert_secret_name: str = "kube-elector-webhook-tls"
