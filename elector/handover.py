@@ -36,8 +36,7 @@ class Handover:
     def __init__(self, succession: candidates.Succession, grace: float = 0.0) -> None:
         self.succession = succession
         self.grace = grace
-        self._grace_until: Optional[float] = None
-        self._grace_reason = ""
+        self._grace_until: Optional[float] = None  # only a newer revision starts a grace
 
     def wake_at(self, next_renew: float) -> float:
         """When the leader loop must look again even if nothing happens."""
@@ -48,11 +47,11 @@ class Handover:
                                       passed_over=passed_over)
         starts = reason == NEWER_REVISION and self.grace > 0 and self._grace_until is None
         if starts:
-            self._grace_until, self._grace_reason = now + self.grace, reason
+            self._grace_until = now + self.grace
         if self._grace_until is not None and reason != APP_RELEASED:
             if now < self._grace_until:
                 return Step(wait_for_app=starts)  # keep renewing while the app finishes
-            reason = reason or self._grace_reason  # a grace that began ends in a handover
+            reason = reason or NEWER_REVISION  # a grace that began ends in a handover
         if not reason:
             return Step()
         return Step(reason, successor or self.succession.successor(passed_over), wait_for_app=starts)
@@ -64,7 +63,7 @@ class Handover:
 
     def done(self) -> None:
         """The Lease was handed over (or the term ended): forget any grace."""
-        self._grace_until, self._grace_reason = None, ""
+        self._grace_until = None
 
     def _why(self, *, release_requested: bool, eligible: bool, passed_over: Collection[str]) -> tuple[str, str]:
         if release_requested:

@@ -51,11 +51,15 @@ class PodWatch:
         self._listeners.append(listener)
 
     async def run(self) -> None:
-        """List, then watch from the list's resourceVersion; relist after any failure. Until cancelled."""
+        """List, then watch from the list's resourceVersion; relist when the server ends the watch, and
+        after a pause when anything failed. Until cancelled."""
         while True:
             try:
                 version = await self._list()
+                began = self.clock.now()
                 await self._watch(version)
+                if self.clock.now() - began > self.retry:
+                    continue  # the server's timeout: relist at once (the watch cache serves it)
             except _Relist as exc:
                 logger.debug("relisting pods", extra={"fields": {"reason": str(exc)}})
             except httpclient.TransportError as exc:
@@ -110,7 +114,6 @@ class PodWatch:
             else:
                 pods[pod.name] = pod
             self._set(pods)
-        raise _Relist("the watch ended")  # the server's timeout: the next list is cheap (watch cache)
 
     def _set(self, pods: dict[str, candidates.Candidate]) -> None:
         if pods == self._pods:
