@@ -57,10 +57,11 @@ demo: install binaries images
 	@$(PY) -m demo $(ARGS)
 
 ## bench: every benchmark; prints the tables, writes bench/results/*.json and bench/README.md
-##        (ARGS=--quick: a short pass of a few minutes; ARGS=--long: also RSS after 10 min, 15 s leases)
+##        (ARGS=--quick: a short pass of a few minutes; ARGS=--long: also RSS after 10 min, 15 s leases;
+##        designs builds 0.1's images from this clone's history: tools/build-release-images.sh)
 BENCHES := webhook_load webhook_e2e elector_footprint elector_timings elector_apiload elector_scale \
-           elector_ownership leader_service rollouts
-bench: install binaries
+           elector_ownership leader_service rollouts designs
+bench: install binaries images
 	@command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; } \
 		|| echo "bench: wrk not installed; saturation is driven by bench.loadgen instead"
 	set -e; for name in $(BENCHES); do $(PY) -m bench.$$name $(ARGS); done

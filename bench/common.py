@@ -94,9 +94,13 @@ def fmt_spread(s: Optional[dict[str, Any]]) -> str:
     return f"{_fmt(s['median'])} [{_fmt(s['min'])}–{_fmt(s['max'])}]"
 
 
-def table(rows: Sequence[Row]) -> str:
-    """A Markdown table: figure | ours | baseline | ratio | target | met."""
-    lines = ["| figure | unit | kube-elector median [min–max] | baseline median [min–max] | ratio | target | met |",
+COLUMNS = ("kube-elector median [min–max]", "baseline median [min–max]")
+
+
+def table(rows: Sequence[Row], columns: Sequence[str] = COLUMNS) -> str:
+    """A Markdown table: figure | ours | baseline | ratio | target | met (`columns`: the headers of ours
+    and of the baseline)."""
+    lines = [f"| figure | unit | {columns[0]} | {columns[1]} | ratio | target | met |",
              "| --- | --- | --- | --- | --- | --- | --- |"]
     for r in rows:
         base = f"{fmt_spread(r.baseline)} ({r.baseline_name})" if r.baseline else "-"
@@ -117,13 +121,15 @@ def machine() -> dict[str, Any]:
             "date": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
 
 
-def report(name: str, rows: Sequence[Row], *, settings: dict[str, Any], extra: Optional[dict[str, Any]] = None) -> Path:
-    """Print the table and write bench/results/<name>.json."""
-    print(f"\n## {name}\n\n{table(rows)}\n", flush=True)
+def report(name: str, rows: Sequence[Row], *, settings: dict[str, Any], extra: Optional[dict[str, Any]] = None,
+           columns: Sequence[str] = COLUMNS) -> Path:
+    """Print the table and write bench/results/<name>.json (`columns`: the table's headers, see table)."""
+    print(f"\n## {name}\n\n{table(rows, columns)}\n", flush=True)
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"{name}.json"
     commit = subprocess.run(["git", "describe", "--always", "--dirty"], capture_output=True, text=True, cwd=ROOT)
-    document = {"name": name, "machine": machine(), "commit": commit.stdout.strip(), "settings": settings,
+    document = {"name": name, "machine": machine(), "commit": commit.stdout.strip(), "columns": list(columns),
+                "settings": settings,
                 "rows": [{**r.__dict__, "ratio": r.ratio} for r in rows], **(extra or {})}
     path.write_text(json.dumps(document, indent=2) + "\n")
     return path

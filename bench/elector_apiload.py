@@ -61,7 +61,8 @@ def main() -> None:
         with plane.client() as api:
             common.make_namespace(api, NAMESPACE)
             for pod in ("a", "b", "c"):
-                kubeconfig = elections.grant(plane, api, NAMESPACE, f"cand-{pod}", work / f"{pod}.kubeconfig")
+                kubeconfig = elections.grant(plane, api, NAMESPACE, f"cand-{pod}", work / f"{pod}.kubeconfig",
+                                             elections=[ELECTION])
                 candidates.append(elections.Elector(pod=f"cand-{pod}", namespace=NAMESPACE, election=ELECTION,
                                                     kubeconfig=kubeconfig, log_dir=work,
                                                     extra=elections.DEFAULT_TIMINGS).start())

@@ -139,9 +139,10 @@ class Container:
         podman("rm", "--force", "--time=10", self.name, check=False)
 
 
-def start_up(image: str, kubeconfig: Path, run: int) -> tuple[float, float]:
-    """One fresh container of a fresh election: (entrypoint start -> /readyz, podman run -> /readyz)."""
-    one = Container(image, pod=f"ready-{run}", election=f"image-ready-{uuid.uuid4().hex[:6]}", kubeconfig=kubeconfig,
+def start_up(image: str, kubeconfig: Path, run: int, election: str) -> tuple[float, float]:
+    """One fresh container of a fresh election (its rights made before): (entrypoint start -> /readyz,
+    podman run -> /readyz)."""
+    one = Container(image, pod=f"ready-{run}", election=election, kubeconfig=kubeconfig,
                     extra=elections.DEFAULT_TIMINGS).start()
     try:
         ready = one.wait_ready()
@@ -177,7 +178,13 @@ def main() -> None:
     try:
         with plane.client() as api:
             common.make_namespace(api, NAMESPACE)
-            kubeconfig = elections.grant(plane, api, NAMESPACE, "app", work / "app.kubeconfig")
+            # every election of the run, its rights made up front (as the controller would before the pods run)
+            names_of_elections = ([f"ready-{run}" for run in range(args.runs)]
+                                  + [f"image-ready-{kind}-{run}" for kind in ("light", "venv")
+                                     for run in range(args.runs)]
+                                  + [f"steady-{e}" for e in range(args.elections)] + ["image-light", "image-venv"])
+            kubeconfig = elections.grant(plane, api, NAMESPACE, "app", work / "app.kubeconfig",
+                                         elections=names_of_elections)
         shared = work / "container.kubeconfig"  # read by uid 65532 through the bind mount
         shutil.copyfile(kubeconfig, shared)
         shared.chmod(0o644)
@@ -194,7 +201,7 @@ def main() -> None:
             if with_images:  # interleaved, alternating which image goes first
                 order = ("light", "venv") if run % 2 == 0 else ("venv", "light")
                 for kind in order:
-                    image_ready[kind].append(start_up(names[kind], shared, run))
+                    image_ready[kind].append(start_up(names[kind], shared, run, f"image-ready-{kind}-{run}"))
 
         # steady state: `elections` elections x 2 candidates (one leads, one follows) + an idle interpreter;
         # with the images, one election of 2 containers per image

@@ -54,7 +54,8 @@ def main() -> None:
     try:
         with plane.client() as api, ThreadPoolExecutor(8) as pool:
             common.make_namespace(api, NAMESPACE)
-            kubeconfig = elections.grant(plane, api, NAMESPACE, "app", work / "app.kubeconfig")
+            kubeconfig = elections.grant(plane, api, NAMESPACE, "app", work / "app.kubeconfig",
+                                         elections=[f"e{e}" for e in range(count)])
             for e in range(count):
                 group = [elections.Elector(pod=f"e{e}-{p}", namespace=NAMESPACE, election=f"e{e}",
                                            kubeconfig=kubeconfig, log_dir=work, extra=elections.DEFAULT_TIMINGS).start()

@@ -37,7 +37,7 @@ def main() -> None:
     try:
         with plane.client() as api:
             common.make_namespace(api, NAMESPACE)
-            kubeconfig = elections.grant(plane, api, NAMESPACE, "app", work / "app.kubeconfig")
+            kubeconfig = elections.grant(plane, api, NAMESPACE, "app", work / "app.kubeconfig", elections=[ELECTION])
         watch = elections.LeaseWatch(plane, NAMESPACE)
 
         def launch(pod: str) -> None:

@@ -1,8 +1,10 @@
 """Leader-only Service: time from a graceful handover (the leader's elector gets SIGTERM) to the first
 request answered by the new leader, through the ClusterIP and kube-proxy, and the requests answered
-by a pod that was not the leader meanwhile. The direct path (the leader writes the EndpointSlice,
-examples/leader-service) against the label path (a selector on elector.dev/leader,
-examples/leader-service-label), on one local cluster with a real node, handovers alternating.
+by a pod that was not the leader meanwhile. The direct path (the kube-elector controller writes the
+EndpointSlice when it sees the new holder on the Lease, examples/leader-service) against the label path
+(the controller moves the label elector.dev/leader, a Service selects on it, examples/leader-service-label),
+on one local cluster with a real node, handovers alternating. (Until 0.1 the leader's own elector wrote
+both; bench/designs.py compares the two designs.)
 
 A client pod requests the ClusterIP every 10 ms (demo.routing). kube-proxy runs with its default
 minimum sync period (1 s): a second EndpointSlice change within a second of the first waits for it.
@@ -19,7 +21,7 @@ from bench import common
 from demo import observe, routing
 from localplane import cluster
 
-MECHANISMS = {"direct (EndpointSlice by the leader)": "leader-service",
+MECHANISMS = {"direct (EndpointSlice by the controller)": "leader-service",
               "label (selector elector.dev/leader)": "leader-service-label"}
 
 

@@ -2,6 +2,12 @@
 app (a Deployment, 3 replicas, maxSurge 1, maxUnavailable 0), the feature on (the default) against off
 (pod annotation `elector.dev/rollout-aware: "false"`), on one local cluster with a real node.
 
+Since 0.2 the kube-elector controller decides (docs/elector.md, "Rollouts"): on, it publishes
+`elector.dev/hand-over-to` on the Lease while a Ready pod of a newer revision exists, and the leader hands
+over to it; off (the holder's pod annotated), it publishes no such hint, so the leader keeps leading until
+its pod is deleted, and its release on SIGTERM still names the controller's `elector.dev/next-leader`.
+(In 0.1 each elector watched the pods itself and off named nobody.)
+
 Switching the setting is itself a rollout whose old and new pods run different settings, so each
 block is a switch rollout (not measured), then a measured rollout with that setting; blocks alternate
 on, off, on, ... Each measured rollout (demo/rollouts.py): a Lease watch (holder changes, intervals

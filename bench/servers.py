@@ -62,7 +62,7 @@ def webhook_app(args: argparse.Namespace) -> Any:
 
     if args.json == "stdlib":
         stdlib_json()
-    cfg = settings.load(["--no-manage-role-bindings", "--cert-mode", "files", "--log-level", args.log_level])
+    cfg = settings.load(["--cert-mode", "files", "--log-level", args.log_level])
     logs.setup(cfg.log_level)
     app = webapp.create_app(cfg)
     if args.gc_freeze:  # start-up objects leave the collector's view: no full collection walks them again

@@ -6,7 +6,7 @@ import json
 from bench import common
 
 ORDER = ["webhook_load", "webhook_e2e", "elector_footprint", "elector_timings", "elector_apiload", "elector_scale",
-         "elector_ownership", "leader_service", "rollouts"]
+         "elector_ownership", "leader_service", "rollouts", "designs"]
 MARK = "<!-- results: written by `make bench` (bench/summary.py) -->"
 
 
@@ -18,7 +18,9 @@ def main() -> None:
     parts = []
     for doc in documents:
         rows = [common.Row(**{k: v for k, v in r.items() if k != "ratio"}) for r in doc["rows"]]
-        parts.append(f"### {doc['name']} ({doc['machine']['date']}, {doc.get('commit', '?')})\n\n{common.table(rows)}\n")
+        columns = doc.get("columns") or common.COLUMNS
+        parts.append(f"### {doc['name']} ({doc['machine']['date']}, {doc.get('commit', '?')})\n\n"
+                     f"{common.table(rows, columns)}\n")
     m = documents[0]["machine"]
     header = (f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB, Linux {m['kernel']}, "
               f"Python {m['python']}. Median of the runs [min–max]; settings and raw numbers in bench/results/.\n")

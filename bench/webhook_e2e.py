@@ -1,8 +1,8 @@
 """2. Pod CREATE latency through the real kube-apiserver, with the webhook vs without it (same run).
 
 The webhook is installed from manifests/ as the acceptance tests do (localplane.webhook_install:
-shipped ConfigMap, self-managed certificate, RoleBindings on). Each run creates pods one after
-another as the admin, in three phases taken in turn:
+shipped ConfigMap, self-managed certificate; since 0.2 the webhook writes nothing, admission only returns
+a patch). Each run creates pods one after another as the admin, in three phases taken in turn:
   webhook        the MutatingWebhookConfiguration present, pods opted in (the webhook is called)
   not opted in   the configuration present, pods without the annotation (matchConditions skip the call)
   no webhook     the configuration deleted (the baseline), pods opted in

@@ -3,7 +3,7 @@
 Servers (all on 127.0.0.1, all running for the whole benchmark, measured round-robin per run):
   baseline   bench.servers canned: the same uvicorn+uvloop+httptools+TLS stack answering the webhook's
              own precomputed answer, with no parsing, no injection, no FastAPI
-  webhook    `python -m webhook --cert-mode files --no-manage-role-bindings` as shipped
+  webhook    `python -m webhook --cert-mode files` as shipped (it writes nothing to the API)
   variants   the real app under other settings (bench.servers webhook ...), small pod only
 Load: bench.loadgen (open loop at --rate) for latency, wrk (closed loop, 1 thread) for saturation.
 """
@@ -58,7 +58,7 @@ def canned_answers(reviews: dict[str, bytes], directory: Path) -> None:
     """The webhook's real answer to each review, for the baseline to send without computing it."""
     from webhook import admission, handler, settings
 
-    cfg = settings.load(["--no-manage-role-bindings"])
+    cfg = settings.load([])
     for name, body in reviews.items():
         outcome = handler.handle(admission.parse_review(body), namespace_opted_in=False, settings=cfg)
         assert (outcome.result == "skipped") == (name == "skip"), (name, outcome.result)
@@ -101,7 +101,7 @@ def main() -> None:
     commands = {
         "baseline": [common.PY, "-m", "bench.servers", "canned", *tls, "--canned", work / "canned"],
         "webhook": [common.PY, "-m", "webhook", "--host", "127.0.0.1", "--tls-cert-file", cert, "--tls-key-file", key,
-                    "--cert-mode", "files", "--no-manage-role-bindings"],
+                    "--cert-mode", "files"],
         **{name: [common.PY, "-m", "bench.servers", "webhook", *tls, *extra] for name, extra in VARIANTS.items()},
     }
     servers: dict[str, tuple[common.Proc, int]] = {}

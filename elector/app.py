@@ -1,6 +1,8 @@
-"""Wiring: credentials -> clients -> Lease lock (with our Pod as owner) -> elector -> Events; the HTTP
-servers; signals and shutdown. Each API client has its own connection, so that neither Events nor the
-leader label can delay a renewal; all of them count into one `ApiMetrics`.
+"""Wiring: credentials -> client -> Lease lock -> elector; the HTTP servers; signals and shutdown.
+
+The elector needs only its own Lease (get, update, watch by name): the kube-elector controller creates
+the Lease and its Role, chooses successors, moves the leader label and the leader Service, and records
+the Events (docs/security.md).
 
 Shutdown on SIGTERM/SIGINT: stop claiming leadership, optionally wait (bounded by
 --release-timeout) for the app's POST /release while the Lease stays renewed, then release the Lease
@@ -9,7 +11,6 @@ Shutdown on SIGTERM/SIGINT: stop claiming leadership, optionally wait (bounded b
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import signal
@@ -18,19 +19,12 @@ from typing import Mapping, Optional
 from elector import api
 from elector import apimetrics
 from elector import apphealth
-from elector import candidates
 from elector import clock as clocks
 from elector import election
-from elector import events
 from elector import httpclient
 from elector import httpserver
 from elector import kubeconfig
 from elector import leaselock
-from elector import leaderservice
-from elector import owners
-from elector import podlabel
-from elector import podwatch
-from elector import recorder
 from elector import settings as settingses
 from elector import status
 
@@ -57,59 +51,19 @@ async def run(cfg: settingses.Settings, env: Optional[Mapping[str, str]] = None)
     api_metrics = apimetrics.ApiMetrics()
     observer = api_metrics.observer(creds.server.split("://", 1)[-1])
 
-    def api_client() -> httpclient.Client:
-        return httpclient.Client(creds.server, ssl_context=creds.ssl_context, token=creds.token,
-                                 timeout=election_cfg.request_timeout, observer=observer)
-
-    client = api_client()
-    owner = owners.pod_reference(cfg.pod_name, cfg.pod_uid)
-    if owner is None and cfg.pod_uid:
-        logger.warning("POD_UID is not a Pod's uid: the Lease will not be owned by this pod",
-                       extra={"fields": {"pod_uid": cfg.pod_uid}})
-    lock = leaselock.LeaseLock(client, namespace=election_cfg.namespace, name=election_cfg.name, owner=owner)
+    client = httpclient.Client(creds.server, ssl_context=creds.ssl_context, token=creds.token,
+                               timeout=election_cfg.request_timeout, observer=observer)
+    lock = leaselock.LeaseLock(client, namespace=election_cfg.namespace, name=election_cfg.name)
     background: list[asyncio.Future[None]] = []
 
     health: Optional[apphealth.AppHealth] = None
     if cfg.app_health_url:
         health = apphealth.AppHealth(cfg.app_health_url, clock=clock, period=election_cfg.retry_period)
         background.append(asyncio.ensure_future(health.run()))
-    pods: Optional[podwatch.PodWatch] = None
-    succession = candidates.NO_SUCCESSION
-    if cfg.rollout_aware and election_cfg.identity != cfg.pod_name:
-        logger.warning("--identity is not the pod's name: running without rollout awareness",
-                       extra={"fields": {"identity": election_cfg.identity, "pod": cfg.pod_name}})
-    elif cfg.rollout_aware:
-        pods = podwatch.PodWatch(api_client(), namespace=cfg.pod_namespace, election=election_cfg.name,
-                                 clock=clock, retry=election_cfg.retry_period)
-        succession = candidates.Succession(election_cfg.identity, pods.view)
-        background.append(asyncio.ensure_future(pods.run()))
-    elector = election.LeaderElector(election_cfg, lock, clock=clock, succession=succession,
-                                     grace=cfg.release_timeout,
+    elector = election.LeaderElector(election_cfg, lock, clock=clock, grace=cfg.release_timeout,
                                      eligible=health.ok if health else (lambda: True))
-    if pods is not None:
-        pods.add_listener(elector.candidates_changed)
     board = status.Board(clock)
     elector.add_listener(board.publish)
-    event_client = api_client()
-    events_out = recorder.Recorder(event_client, namespace=election_cfg.namespace, lease=election_cfg.name,
-                                   instance=election_cfg.identity, clock=clock, metrics=elector.metrics)
-    elector.add_acquisition_listener(lambda acquired: events_out.record(
-        events.became_leader(election_cfg.identity, term=acquired.term, cause=acquired.cause,
-                             previous=acquired.previous), lease_uid=acquired.lease_uid))
-    background.append(asyncio.ensure_future(events_out.run()))
-    labeler: Optional[podlabel.LeaderLabel] = None
-    if cfg.leader_label:
-        labeler = podlabel.LeaderLabel(api_client(), namespace=cfg.pod_namespace, pod=cfg.pod_name,
-                                       clock=clock, retry=election_cfg.retry_period)
-        elector.add_listener(labeler.on_view)
-        background.append(asyncio.ensure_future(labeler.run()))
-    router: Optional[leaderservice.LeaderService] = None
-    if cfg.leader_service:
-        me = {"name": cfg.pod_name, "namespace": cfg.pod_namespace, "uid": cfg.pod_uid, "ip": cfg.pod_ip}
-        router = leaderservice.LeaderService(api_client(), namespace=cfg.pod_namespace, service=cfg.leader_service,
-                                             pod=me, clock=clock, retry=election_cfg.retry_period)
-        elector.add_listener(router.on_view)
-        background.append(asyncio.ensure_future(router.run()))
 
     stopping = asyncio.Event()
     app_released = asyncio.Event()
@@ -135,7 +89,7 @@ async def run(cfg: settingses.Settings, env: Optional[Mapping[str, str]] = None)
         loop.add_signal_handler(signum, stopping.set)
     logger.info("started", extra={"fields": {
         "identity": election_cfg.identity, "lease": election_cfg.describe(), "server": creds.server,
-        "owner": f"pod/{owner['name']}" if owner else "none",
+        "uid": election_cfg.uid or "none",
         "http": f"{cfg.http_host}:{cfg.http_port}", "probes": f"{cfg.probe_host}:{cfg.probe_port}",
         "lease_duration": election_cfg.lease_duration, "renew_deadline": election_cfg.renew_deadline,
         "retry_period": election_cfg.retry_period}})
@@ -164,16 +118,10 @@ async def run(cfg: settingses.Settings, env: Optional[Mapping[str, str]] = None)
         logger.warning("election loop did not stop; releasing anyway")
     if was_leading or elector.holds_lease():
         await elector.release()
-    flushes = [events_out.flush()] + ([labeler.flush()] if labeler is not None else [])
-    if router is not None:  # after the release: a successor takes the Service over, or we empty it
-        flushes.append(router.hand_over(wait=min(1.0, election_cfg.request_timeout / 2)))
-    with contextlib.suppress(asyncio.TimeoutError):
-        await asyncio.wait_for(asyncio.gather(*flushes), election_cfg.request_timeout)
     for task in background:
         task.cancel()
     for server in servers:
         server.close()
     await client.close()
-    await event_client.close()
     logger.info("stopped")
     return 0

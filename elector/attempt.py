@@ -76,7 +76,8 @@ async def try_acquire_or_renew(
         now_wall = clock.wall()
         rec = record.LeaderElectionRecord(holder_identity=config.identity,
                                           lease_duration_seconds=int(config.lease_duration),
-                                          acquire_time=now_wall, renew_time=now_wall, leader_transitions=0)
+                                          acquire_time=now_wall, renew_time=now_wall, leader_transitions=0,
+                                          holder_uid=config.uid)
         try:
             return Outcome(True, await call(lock.create(rec)), sent, cause="created")
         except locks.LeaseConflict:
@@ -88,18 +89,21 @@ async def try_acquire_or_renew(
     held = obs.record.holder_identity
 
     # 4. Held by someone else and not expired (by our observation), or left to a named successor: not now.
-    if held and held != config.identity and seen.valid(now):
+    mine = config.holds(obs.record)
+    if held and not mine and seen.valid(now):
         return Outcome(False)
     if not held and nominee_pending(now):
         return Outcome(False)
-    if leading and held != config.identity:
+    if not held and now < seen.vacated_until:
+        return Outcome(False)  # recreated (by the controller) after a deletion under a claim that may still run
+    if leading and not mine:
         return Outcome(False)
     if obs.record.preferred_holder and obs.record.preferred_holder != config.identity and obs.record.strategy:
         return Outcome(False)  # Coordinated Leader Election asks us to leave this Lease to another
 
     # 5. Build our record: keep the term if we are continuing it, else start a new one.
     now_wall = clock.wall()
-    continuing = leading and held == config.identity
+    continuing = leading and mine
     rec = record.LeaderElectionRecord(
         holder_identity=config.identity,
         lease_duration_seconds=int(config.lease_duration),
@@ -107,6 +111,8 @@ async def try_acquire_or_renew(
         renew_time=now_wall,
         leader_transitions=obs.record.leader_transitions if continuing else obs.record.leader_transitions + 1,
         strategy=obs.record.strategy,
+        preferred_holder=obs.record.preferred_holder,
+        holder_uid=config.uid,
     )
 
     # 6. Update with the resourceVersion just read: a 409 means someone wrote first.

@@ -8,12 +8,12 @@ Rules (see docs/elector.md):
 - Followers watch the Lease: a release (holder "") or a deletion wakes them at once; otherwise they
   sleep until the observed expiry, or poll every retry period (with jitter) while the watch is down.
   Once the observed Lease has expired without a renewal they could see, they report no leader.
-- Every candidate's Pod owns the Lease (owners.py); a follower adds its own when it is missing.
-- Rollouts (handover.py, candidates.py): a leader hands over, naming its successor in the release,
-  when a pod of a newer revision of its workload is Ready, when its own pod is being deleted, or when
-  asked to; the other followers leave a named successor the Lease for a lease duration (from when they
-  saw the release, seen.py) unless they see its pod gone, deleting or not Ready; a nominee that will
-  not lead now declines at once.
+- "Us" is our identity and our Pod's uid (settings.ElectionConfig.holds): a replacement pod with our
+  name never takes our term for its own.
+- Rollouts (handover.py, hints.py): a leader hands over, naming its successor in the release, when the
+  controller's hint on the Lease names a Ready pod of a newer revision, or when asked to; a release names
+  the controller's next leader; the other followers leave a named successor the Lease for a lease
+  duration (from when they saw the release, seen.py); a nominee that will not lead now declines at once.
 - We never stop competing: losing leadership just makes us a follower again.
 """
 from __future__ import annotations
@@ -26,9 +26,9 @@ import random
 from typing import Callable, Optional
 
 from elector import attempt
-from elector import candidates
 from elector import clock as clocks
 from elector import handover
+from elector import hints
 from elector import lock as locks
 from elector import logs
 from elector import metrics as metricses
@@ -83,7 +83,6 @@ class LeaderElector:
         rng: Optional[random.Random] = None,
         metrics: Optional[metricses.Metrics] = None,
         eligible: Callable[[], bool] = lambda: True,
-        succession: candidates.Succession = candidates.NO_SUCCESSION,
         grace: float = 0.0,
     ) -> None:
         """`grace`: --release-timeout; a handover the app did not ask for waits up to this for its POST /release."""
@@ -93,11 +92,12 @@ class LeaderElector:
         self.metrics = metrics or metricses.Metrics()
         self._rng = rng or random.Random()
         self._eligible = eligible
-        self._succession = succession
-        self._handover = handover.Handover(succession, grace)
+        self._succession = hints.LeaseHints(config.identity)  # the controller's picks, from the Lease
+        self._handover = handover.Handover(self._succession, grace)
+        self._forbidden_logged = False
         self._listeners: list[Listener] = []
         self._acquisition_listeners: list[Callable[[Acquisition], object]] = []
-        self._seen = seen.SeenLease(config.identity)  # what we observed of the Lease, and when
+        self._seen = seen.SeenLease(config)  # what we observed of the Lease, and when
         self._adopt_after = 0.0  # no attempt to join the Lease's owners before this (after a failure)
         # Our own term.
         self._leading = False
@@ -120,7 +120,7 @@ class LeaderElector:
         now = self.clock.now()
         is_leader = self._leading and not self._resigning and now < self._valid_until
         holder = self._seen.holder
-        if holder == self.config.identity and not is_leader:
+        if holder == self.config.identity and not is_leader:  # (whatever the uid says: the app compares names)
             holder = ""  # never let the app read its own name unless it really leads
         if holder and not is_leader and not self._seen.valid(now):
             holder = ""  # expired without a renewal we could see (API unreachable, leader gone)
@@ -147,7 +147,8 @@ class LeaderElector:
 
     def holds_lease(self) -> bool:
         """True if the last record we saw names us as holder (we may have to release it)."""
-        return self._seen.holder == self.config.identity
+        rec = self._seen.record
+        return rec is not None and self.config.holds(rec)
 
     def healthy(self, tolerance: float) -> bool:
         """False only if we still believe we lead long after our claim expired (a wedged loop)."""
@@ -168,7 +169,7 @@ class LeaderElector:
         self.candidates_changed()
 
     def candidates_changed(self) -> None:
-        """The candidates' pods changed (podwatch): the leader may hand over, followers re-check a nominee."""
+        """The controller's hints changed: the leader may hand over, followers re-check a nominee."""
         self._leader_wake.set()
         self._wakeup.set()
 
@@ -186,7 +187,7 @@ class LeaderElector:
             self._notify()
         try:
             obs = await clocks.race_timeout(self.clock, self.lock.get(), self.config.request_timeout)
-            if obs.record.holder_identity != self.config.identity:
+            if not self.config.holds(obs.record):
                 logger.info("not releasing: the Lease is held by someone else",
                             extra={"fields": {"holder": obs.record.holder_identity}})
                 return False
@@ -237,6 +238,10 @@ class LeaderElector:
             acquired = await self._try_acquire_or_renew()
         except locks.LockError as exc:
             self.metrics.acquire_errors += 1
+            if isinstance(exc, locks.Forbidden) and not self._forbidden_logged:
+                self._forbidden_logged = True  # once: it lasts until the controller has made the Lease and Role
+                logger.warning("waiting for the kube-elector controller to create the Lease and its Role",
+                               extra={"fields": logs.error_fields(exc)})
             logger.debug("acquire attempt failed", extra={"fields": logs.error_fields(exc)})
             await self._sleep_follower(self.clock.now() + self._jittered())
             return
@@ -348,6 +353,8 @@ class LeaderElector:
             try:
                 async for obs in self.lock.watch():
                     self._watch_ok = True
+                    if obs is not None and self._succession.update(obs):
+                        self.candidates_changed()
                     if self._leading:
                         self._check_while_leading(obs)
                         continue
@@ -370,7 +377,7 @@ class LeaderElector:
         if obs is None:
             self._observe(None)
             self._step_down("the Lease was deleted")
-        elif obs.record.holder_identity != self.config.identity and locks.newer(obs.resource_version, ours):
+        elif not self.config.holds(obs.record) and locks.newer(obs.resource_version, ours):
             self._observe(obs)  # first, so the app sees one change: straight to the new holder
             self._step_down(f"the Lease was written by {obs.record.holder_identity or 'a release'}")
 
@@ -426,6 +433,8 @@ class LeaderElector:
         self._notify()
 
     def _observe(self, obs: Optional[locks.Observed]) -> None:
+        if obs is not None and self._succession.update(obs):
+            self._leader_wake.set()
         change = self._seen.update(obs, self.clock.now())
         if obs is not None and change.record_changed:
             self.metrics.lease_transitions = obs.record.leader_transitions

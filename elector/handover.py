@@ -1,7 +1,7 @@
 """When a leader hands the Lease over, and to whom: pure rules, asked once per wake of the leader loop.
 
-Reasons, in order: the app asked (POST /release), the app is unhealthy, a pod of a newer revision of our
-workload is Ready (candidates.py). The last is a rollout handover the app did not ask for: with a grace
+Reasons, in order: the app asked (POST /release), the app is unhealthy, the controller names a Ready pod of
+a newer revision of our workload on the Lease (hints.py). The last is a rollout handover the app did not ask for: with a grace
 (--release-timeout) the app hears first (the leader resigns, keeps the Lease renewed) and the handover
 follows its POST /release or the end of the grace, as on SIGTERM.
 
@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Collection, Optional
 
-from elector import candidates
+from elector import hints
 
 __all__ = ["Step", "Handover", "APP_RELEASED", "UNHEALTHY", "NEWER_REVISION"]
 
@@ -33,7 +33,7 @@ class Step:
 
 
 class Handover:
-    def __init__(self, succession: candidates.Succession, grace: float = 0.0) -> None:
+    def __init__(self, succession: hints.LeaseHints, grace: float = 0.0) -> None:
         self.succession = succession
         self.grace = grace
         self._grace_until: Optional[float] = None  # only a newer revision starts a grace

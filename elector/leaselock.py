@@ -32,6 +32,10 @@ __all__ = ["LeaseLock"]
 logger = logging.getLogger("elector.leaselock")
 WATCH_SECONDS = (240, 300)  # server-side watch timeout, randomised like client-go reflectors
 SUCCESSOR_ANNOTATION = "elector.dev/successor"  # record.successor: written by a release, cleared by the next term
+HOLDER_UID_ANNOTATION = "elector.dev/holder-uid"  # record.holder_uid: written with every holder, cleared by a release
+# Written by the kube-elector controller only (lock.Hints); our writes keep whatever they find.
+NEXT_LEADER_ANNOTATION = "elector.dev/next-leader"
+HAND_OVER_TO_ANNOTATION = "elector.dev/hand-over-to"
 
 
 class LeaseLock:
@@ -59,6 +63,8 @@ class LeaseLock:
             raise locks.LeaseNotFound(f"lease {self.describe()} not found")
         if response.status == 409:
             raise locks.LeaseConflict(_message(response))
+        if response.status == 403:
+            raise locks.Forbidden(f"{method} lease {self.describe()}: forbidden: {_message(response)}")
         if not 200 <= response.status < 300:
             raise locks.LockError(f"{method} lease {self.describe()}: HTTP {response.status}: {_message(response)}")
         try:
@@ -99,13 +105,13 @@ class LeaseLock:
             "metadata": {"name": self.name, "namespace": self.namespace},
             "spec": record.spec_from_record(rec),
         }
-        return self._keep(await self._call("POST", self._collection, owners.stamped(body, self.owner)))
+        return self._keep(await self._call("POST", self._collection, _with_notes(owners.stamped(body, self.owner), rec)))
 
     async def update(self, rec: record.LeaderElectionRecord) -> locks.Observed:
         if self._lease is None:
             raise locks.LockError("lease not initialized, call get or create first")
         body = owners.stamped(dict(self._lease, spec=record.spec_from_record(rec)), self.owner)
-        return self._keep(await self._call("PUT", self._path, _with_successor(body, rec.successor)))
+        return self._keep(await self._call("PUT", self._path, _with_notes(body, rec)))
 
     async def adopt(self) -> locks.Observed:
         """PUT the newest Lease seen with our Pod added to its owners, spec as it was; on a 409 read it
@@ -159,20 +165,23 @@ class LeaseLock:
         notes = (obj.get("metadata") or {}).get("annotations") or {}
         return locks.Observed(
             record=dataclasses.replace(record.record_from_spec(spec),
-                                       successor=str(notes.get(SUCCESSOR_ANNOTATION, ""))),
+                                       successor=str(notes.get(SUCCESSOR_ANNOTATION, "")),
+                                       holder_uid=str(notes.get(HOLDER_UID_ANNOTATION, ""))),
             raw=record.canonical(spec),
             resource_version=_version(obj),
             uid=_uid(obj),
             owned=owners.owned(obj, self.owner),
+            hints=locks.Hints(next_leader=str(notes.get(NEXT_LEADER_ANNOTATION, "")),
+                              hand_over_to=str(notes.get(HAND_OVER_TO_ANNOTATION, ""))),
         )
 
 
-def _with_successor(body: dict[str, Any], successor: str) -> dict[str, Any]:
-    """`body` with the successor annotation set to `successor`, or without it when there is none."""
+def _with_notes(body: dict[str, Any], rec: record.LeaderElectionRecord) -> dict[str, Any]:
+    """`body` with our annotations as `rec` says (the successor; the holder's uid), others kept as found."""
     meta = dict(body.get("metadata") or {})
-    notes = {k: v for k, v in (meta.get("annotations") or {}).items() if k != SUCCESSOR_ANNOTATION}
-    if successor:
-        notes[SUCCESSOR_ANNOTATION] = successor
+    ours = {SUCCESSOR_ANNOTATION: rec.successor, HOLDER_UID_ANNOTATION: rec.holder_uid if rec.holder_identity else ""}
+    notes = {k: v for k, v in (meta.get("annotations") or {}).items() if k not in ours}
+    notes.update({k: v for k, v in ours.items() if v})
     if notes:
         meta["annotations"] = notes
     else:

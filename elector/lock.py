@@ -9,7 +9,7 @@ from typing import AsyncIterator, Optional, Protocol
 
 from elector import record
 
-__all__ = ["Observed", "Lock", "LockError", "LeaseNotFound", "LeaseConflict", "newer"]
+__all__ = ["Hints", "Observed", "Lock", "LockError", "LeaseNotFound", "LeaseConflict", "Forbidden", "newer"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -24,6 +24,19 @@ class Observed:
     resource_version: str
     uid: str = ""
     owned: bool = True
+    hints: "Hints" = dataclasses.field(default_factory=lambda: Hints())
+
+
+@dataclasses.dataclass(frozen=True)
+class Hints:
+    """What the kube-elector controller published on the Lease (annotations; see controller/succession.py).
+
+    `next_leader`: the candidate a release should name. `hand_over_to`: the holder should hand over to
+    this candidate now (a Ready pod of a newer revision of its workload).
+    """
+
+    next_leader: str = ""
+    hand_over_to: str = ""
 
 
 class LockError(Exception):
@@ -32,6 +45,10 @@ class LockError(Exception):
 
 class LeaseNotFound(LockError):
     """The Lease does not exist (HTTP 404)."""
+
+
+class Forbidden(LockError):
+    """HTTP 403: our account may not do this (no Role yet: the controller makes it with the Lease)."""
 
 
 class LeaseConflict(LockError):

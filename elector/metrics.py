@@ -12,8 +12,6 @@ from typing import Iterable, Mapping
 
 __all__ = ["Metrics", "render", "header", "sample", "family"]
 
-EVENT_RESULTS = ("created", "patched", "dropped", "failed")
-
 
 @dataclasses.dataclass
 class Metrics:
@@ -23,10 +21,6 @@ class Metrics:
     leader_changes: int = 0  # changes of holder this pod observed
     acquisitions: int = 0  # terms this pod started
     lease_transitions: float = math.nan  # spec.leaseTransitions last observed
-    events: dict[str, int] = dataclasses.field(default_factory=lambda: dict.fromkeys(EVENT_RESULTS, 0))
-
-    def count_event(self, result: str) -> None:
-        self.events[result] = self.events.get(result, 0) + 1
 
 
 def _escape(value: str) -> str:
@@ -84,7 +78,4 @@ def render(metrics: Metrics, *, name: str, is_leader: bool, has_leader: bool) ->
     lines: list[str] = []
     for metric, kind, help_text, value in rows:
         lines += family(metric, kind, help_text, [(label, value)])
-    lines += family("elector_events_total", "counter",
-                    "Events about the Lease by result: created, patched (a repeat), dropped (rate limit), failed.",
-                    [({**label, "result": result}, count) for result, count in sorted(metrics.events.items())])
     return "\n".join(lines) + "\n"

@@ -38,9 +38,12 @@ class LeaderElectionRecord:
     leader_transitions: int = 0
     strategy: str = ""
     preferred_holder: str = ""
-    # The pod a releasing leader names to take over (rollout-aware handover). Not part of the spec:
-    # LeaseLock keeps it in the Lease annotation `elector.dev/successor`.
+    # Not part of the spec (LeaseLock keeps them in Lease annotations, which client-go renewals keep):
+    # the pod a releasing leader names to take over (`elector.dev/successor`), and the holder's Pod uid
+    # (`elector.dev/holder-uid`), so that two live pods with one name (a force-deleted StatefulSet pod
+    # and its replacement) never both believe they hold the Lease.
     successor: str = ""
+    holder_uid: str = ""
 
 
 def format_micro_time(moment: datetime.datetime) -> str:

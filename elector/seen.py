@@ -13,6 +13,7 @@ from typing import Callable, Optional
 
 from elector import lock as locks
 from elector import record as records
+from elector import settings
 
 __all__ = ["SeenLease", "Change", "FAILED_NOMINEE_LEASES"]
 
@@ -30,8 +31,9 @@ class Change:
 
 
 class SeenLease:
-    def __init__(self, identity: str) -> None:
-        self.identity = identity
+    def __init__(self, config: settings.ElectionConfig) -> None:
+        self.config = config
+        self.identity = config.identity
         self.observed: Optional[locks.Observed] = None
         self.observed_at = 0.0  # when (our clock) the record last changed
         self.ever = False  # read (or found missing) at least once
@@ -77,7 +79,8 @@ class SeenLease:
         return self.observed is not None and now < self.expiry()
 
     def held_by_other(self, now: float) -> bool:
-        return bool(self.holder) and self.holder != self.identity and self.valid(now)
+        rec = self.record
+        return rec is not None and bool(rec.holder_identity) and not self.config.holds(rec) and self.valid(now)
 
     def expiry(self) -> float:
         assert self.observed is not None

@@ -15,6 +15,7 @@ import socket
 from typing import Mapping, Optional, Sequence
 
 from elector import kubeconfig as kubeconfigs
+from elector import record
 
 __all__ = ["ElectionConfig", "Settings", "SettingsError", "parse", "parse_duration", "format_duration"]
 
@@ -65,6 +66,13 @@ class ElectionConfig:
     lease_duration: float = 15.0
     renew_deadline: float = 10.0
     retry_period: float = 2.0
+    uid: str = ""  # our Pod's uid, written beside the holder: "" where the identity is not a pod name
+
+    def holds(self, rec: "record.LeaderElectionRecord") -> bool:
+        """`rec` names us: our identity and, when both sides know it, our Pod's uid (a force-deleted pod
+        and its replacement share a name, never a uid)."""
+        return (rec.holder_identity == self.identity
+                and (not self.uid or not rec.holder_uid or rec.holder_uid == self.uid))
 
     def __post_init__(self) -> None:
         if not self.name:
@@ -112,13 +120,8 @@ class Settings:
     service_account_dir: str = SERVICE_ACCOUNT_DIR
     release_timeout: float = 0.0
     app_health_url: Optional[str] = None
-    leader_label: bool = False
-    leader_service: Optional[str] = None  # a selector-less Service whose EndpointSlice names the leader
-    rollout_aware: bool = True  # hand over once per rollout, to a Ready pod of the newest revision
     pod_name: str = ""
     pod_namespace: str = ""
-    pod_uid: str = ""
-    pod_ip: str = ""
 
 
 _LOG_LEVELS = {
@@ -145,17 +148,16 @@ def _flag_table() -> list[tuple[str, str, str]]:
         ("retry-period", "2s", "time between renewals and between acquire attempts"),
         ("release-timeout", "0", "on SIGTERM, wait this long for the app's POST /release (0: don't wait)"),
         ("app-health-url", "", "lead only while GET of this URL answers 2xx (off by default)"),
-        ("leader-label", "", "keep the label elector.dev/leader=true on the leader pod (bool)"),
-        ("rollout-aware", "true", "in a rolling update, hand leadership over once, to a Ready pod of the newest "
-                                  "revision (watches the election's pods; bool)"),
-        ("leader-service", "", "route this Service (no selector) to the leader: its EndpointSlice <name>-leader "
-                               "names the leader pod (needs $POD_IP and $POD_UID)"),
     ]
 
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
         raise SettingsError(message)
+
+
+# Flags of 0.1 whose work moved to the controller (docs/security.md): refused with the way out.
+_MOVED = {"leader-label": "leader-label", "leader-service": "leader-service", "rollout-aware": "rollout-aware"}
 
 
 def _env_name(flag: str) -> str:
@@ -179,23 +181,16 @@ def _duration(flag: str, text: str) -> float:
     return value
 
 
-def _bool(flag: str, text: str) -> bool:
-    lowered = text.strip().lower()
-    if lowered in ("1", "true", "yes", "on"):
-        return True
-    if lowered in ("", "0", "false", "no", "off"):
-        return False
-    raise SettingsError(f"--{flag}: {text!r} is not a boolean")
-
-
 def parse(argv: Sequence[str], env: Mapping[str, str]) -> Settings:
     """Build `Settings` from command-line arguments and the environment; raises `SettingsError`."""
+    for arg in argv:
+        flag = arg.split("=", 1)[0].lstrip("-")
+        if arg.startswith("--") and flag in _MOVED:
+            raise SettingsError(f"--{flag}: the kube-elector controller does this now (pod annotation "
+                                f"elector.dev/{_MOVED[flag]}); remove the flag")
     parser = _Parser(prog="kube-elector", description="Lease leader election sidecar.", allow_abbrev=False)
     for flag, default, help_text in _flag_table():
-        if flag in ("leader-label", "rollout-aware"):
-            parser.add_argument(f"--{flag}", nargs="?", const="true", default=None, help=help_text)
-        else:
-            parser.add_argument(f"--{flag}", default=None, help=f"{help_text} [env {_env_name(flag)}]")
+        parser.add_argument(f"--{flag}", default=None, help=f"{help_text} [env {_env_name(flag)}]")
     args = vars(parser.parse_args(list(argv)))
 
     def value(flag: str) -> str:
@@ -220,9 +215,6 @@ def parse(argv: Sequence[str], env: Mapping[str, str]) -> Settings:
     metrics_port: Optional[int] = None
     if value("metrics-address"):
         metrics_host, metrics_port = _address("metrics-address", value("metrics-address"))
-    leader_service = value("leader-service") or None
-    if leader_service and not (env.get("POD_IP") and env.get("POD_UID")):
-        raise SettingsError("--leader-service: needs the pod's IP and uid in $POD_IP and $POD_UID (downward API)")
     app_health_url = value("app-health-url") or None
     if app_health_url and not app_health_url.startswith("http://"):
         raise SettingsError(f"--app-health-url: {app_health_url!r} must be an http:// URL")
@@ -233,6 +225,7 @@ def parse(argv: Sequence[str], env: Mapping[str, str]) -> Settings:
         lease_duration=_duration("lease-duration", value("lease-duration")),
         renew_deadline=_duration("renew-deadline", value("renew-deadline")),
         retry_period=_duration("retry-period", value("retry-period")),
+        uid=env.get("POD_UID", "") if identity == env.get("POD_NAME", "") else "",
     )
     # As kubectl: the flag names one file; else KUBECONFIG, a list whose missing files are skipped.
     kubeconfig: tuple[str, ...] = ()
@@ -258,13 +251,8 @@ def parse(argv: Sequence[str], env: Mapping[str, str]) -> Settings:
         service_account_dir=sa_dir,
         release_timeout=_duration("release-timeout", value("release-timeout")),
         app_health_url=app_health_url,
-        leader_label=_bool("leader-label", value("leader-label")),
-        rollout_aware=_bool("rollout-aware", value("rollout-aware")),
-        leader_service=leader_service,
         pod_name=env.get("POD_NAME", "") or identity,
         pod_namespace=env.get("POD_NAMESPACE", "") or namespace,
-        pod_uid=env.get("POD_UID", ""),
-        pod_ip=env.get("POD_IP", ""),
     )
 
 

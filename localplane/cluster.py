@@ -24,6 +24,7 @@ __all__ = ["Cluster", "OVERLAYS", "NAMESPACE"]
 OVERLAYS = binaries_.ROOT / "localplane" / "overlays"
 NAMESPACE = "kube-elector"  # where manifests/ installs the webhook
 _WEBHOOK = "kube-elector-webhook"
+_CONTROLLER = "kube-elector-controller"
 
 
 class Cluster:
@@ -129,11 +130,13 @@ class Cluster:
 
     def install_kube_elector(self, *, timeout: float = 120.0) -> float:
         """`kubectl apply -k localplane/overlays/kube-elector` (manifests/ with local images); seconds
-        until both webhook replicas are Ready and the API server calls them through their Service."""
+        until both webhook and both controller replicas are Ready and the API server calls the webhook
+        through its Service."""
         started = time.monotonic()
         self.kubectl("apply", "--server-side", "-k", str(OVERLAYS / "kube-elector"), timeout=timeout)
-        self.kubectl("-n", NAMESPACE, "rollout", "status", f"deployment/{_WEBHOOK}",
-                     f"--timeout={int(timeout)}s", timeout=timeout + 10)
+        for deployment in (_WEBHOOK, _CONTROLLER):
+            self.kubectl("-n", NAMESPACE, "rollout", "status", f"deployment/{deployment}",
+                         f"--timeout={int(timeout)}s", timeout=timeout + 10)
         self.wait_webhook_serving(timeout=timeout)
         seconds = time.monotonic() - started
         component.say(f"kube-elector installed from manifests/ and serving in {seconds:.1f} s")

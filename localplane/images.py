@@ -61,21 +61,23 @@ def missing() -> list[str]:
         return list(wanted)
 
 
-def load_into(ctr: Callable[..., subprocess.CompletedProcess[str]], workdir: Path) -> float:
-    """podman save every image into one archive, import it with `ctr(...)` (a node's `Node.ctr`, in
-    containerd's k8s.io namespace); seconds taken."""
+def load_into(ctr: Callable[..., subprocess.CompletedProcess[str]], workdir: Path,
+              images: tuple[str, ...] = ()) -> float:
+    """podman save every image (or `images`) into one archive, import it with `ctr(...)` (a node's
+    `Node.ctr`, in containerd's k8s.io namespace); seconds taken."""
     if absent := missing():
         raise ImagesMissing(f"images not built: {', '.join(absent)}; run `make images`")
+    images = images or names().all()
     started = time.monotonic()
     archive = workdir / "images.tar"
-    subprocess.run(["podman", "save", "--multi-image-archive", "--output", str(archive), *names().all()],
+    subprocess.run(["podman", "save", "--multi-image-archive", "--output", str(archive), *images],
                    check=True, capture_output=True, env=_podman_env())
     done = ctr("images", "import", str(archive), check=False)
     archive.unlink()
     if done.returncode != 0:
         raise ImagesMissing(f"ctr images import failed: {done.stderr.strip()}")
     seconds = time.monotonic() - started
-    component.say(f"images imported into containerd in {seconds:.1f} s: {', '.join(names().all())}")
+    component.say(f"images imported into containerd in {seconds:.1f} s: {', '.join(images)}")
     return seconds
 
 

@@ -25,28 +25,25 @@ def main(argv: list[str] | None = None) -> int:
         print(f"kube-elector-webhook: {exc}", file=sys.stderr)
         return 1
     logs.setup(cfg.log_level)
+    for key, value in cfg.removed_settings.items():
+        log.warning(f"setting {key} is no longer used and is ignored: {settings.REMOVED[key]}",
+                    extra={"event": "setting_removed", "setting": key, "value": value})
     ctx = tls.server_context()
-    api = None
-    if cfg.manage_role_bindings or cfg.cert_mode == "self-managed":
+    if cfg.cert_mode == "self-managed":  # its Secret and caBundle: the webhook's only API use
         try:
             api = kube.Api(kube.connect(cfg.kubeconfig))
         except Exception as exc:  # no in-cluster config, unreadable kubeconfig
             print(f"kube-elector-webhook: cannot reach the Kubernetes API: {exc}; "
                   "set --kubeconfig or run in a cluster", file=sys.stderr)
             return 1
-    if cfg.cert_mode == "self-managed":
-        assert api is not None
         source: Any = tls.SelfManagedSource(ctx, api, cfg, Path(tempfile.mkdtemp(prefix="kube-elector-tls-")))
-    else:
+    else:  # files: no API client at all
         source = tls.FileSource(ctx, cfg.tls_cert_file, cfg.tls_key_file)
     source.refresh()
     if not source.ready:
         print("kube-elector-webhook: no usable certificate yet; see the log line above", file=sys.stderr)
         return 1
-    bindings = kube.RoleBindings(api, cfg.election_cluster_role) if cfg.manage_role_bindings and api else None
-    application = webapp.create_app(cfg, ensure_binding=bindings.ensure if bindings else None,
-                                    ready=lambda: source.ready)
-
+    application = webapp.create_app(cfg, ready=lambda: source.ready)
 
     def refresh_certificates() -> None:  # blocking file and API I/O: kept off the event loop
         while True:

@@ -9,7 +9,6 @@ from typing import Any, Callable
 
 import orjson
 from fastapi import FastAPI, Request, Response
-from starlette.background import BackgroundTask
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from webhook import admission, handler, metrics
@@ -21,11 +20,10 @@ log = logging.getLogger("kube_elector.webhook")
 def create_app(
     settings: Settings,
     *,
-    ensure_binding: Callable[[handler.Binding], None] | None = None,
     ready: Callable[[], bool] = lambda: True,
     registry: CollectorRegistry | None = None,
 ) -> FastAPI:
-    """`ensure_binding` runs after the response (the RoleBinding side effect); `ready` gates /readyz."""
+    """`ready` gates /readyz. An admission has no side effect: the answer is all it produces."""
     app = FastAPI(title="kube-elector webhook", docs_url=None, redoc_url=None, openapi_url=None)
     counters = metrics.Metrics(registry)
 
@@ -55,7 +53,6 @@ def create_app(
         except admission.BadReview as exc:
             return _error(400, str(exc), counters, started)
         outcome = handler.handle(review, namespace_opted_in=namespace_opted_in, settings=settings)
-        after = BackgroundTask(ensure_binding, outcome.binding) if outcome.binding and ensure_binding else None
         counters.observe(outcome.result, time.perf_counter() - started)
         log.info(
             "admission",
@@ -65,7 +62,7 @@ def create_app(
                 "uid": review.uid, "dry_run": review.dry_run,
             },
         )
-        return Response(orjson.dumps(outcome.review), media_type="application/json", background=after)
+        return Response(orjson.dumps(outcome.review), media_type="application/json")
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:

@@ -1,7 +1,8 @@
 """One admission, start to end, without HTTP: body bytes in, AdmissionReview out.
 
-Returns what the route must render plus what it must do afterwards (the RoleBinding),
-so the route stays a thin adapter and this stays testable with plain bytes.
+Pure: the outcome is only what the route renders and counts. Nothing here (nor anywhere in the
+webhook) writes to the cluster: an AdmissionReview reaches /mutate unauthenticated, so acting on
+one would let any caller that can reach the Service cause the write (issue 20, docs/security.md).
 """
 
 from __future__ import annotations
@@ -14,22 +15,11 @@ from webhook.settings import Settings
 
 
 @dataclass(frozen=True)
-class Binding:
-    """A ServiceAccount whose elector needs the election ClusterRole in its namespace, and the
-    ClusterRoles of the features its pod uses (`roles`, e.g. "rollout", "leader-service")."""
-
-    namespace: str
-    service_account: str
-    roles: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
 class Outcome:
     review: dict[str, Any]
     result: str  # metrics label: injected | skipped | denied | invalid
     reason: str
     election: str | None = None
-    binding: Binding | None = None
 
 
 def handle(request: admission.Request, *, namespace_opted_in: bool, settings: Settings) -> Outcome:
@@ -48,7 +38,4 @@ def handle(request: admission.Request, *, namespace_opted_in: bool, settings: Se
     if result.pod is None:
         return Outcome(admission.allowed(request), "skipped", result.decision.reason)
     review = admission.patched(request, pod, result.pod, warnings=result.warnings)
-    binding = None
-    if settings.manage_role_bindings and not request.dry_run and result.service_account:
-        binding = Binding(namespace, result.service_account, result.roles)
-    return Outcome(review, "injected", result.decision.reason, election=result.election, binding=binding)
+    return Outcome(review, "injected", result.decision.reason, election=result.election)

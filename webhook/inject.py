@@ -31,8 +31,6 @@ class Result:
     pod: dict[str, Any] | None
     decision: Decision
     election: str | None = None
-    service_account: str | None = None
-    roles: tuple[str, ...] = ()  # features whose ClusterRole the ServiceAccount needs too (kube.FEATURE_ROLES)
     warnings: list[str] = field(default_factory=list)
 
 
@@ -65,12 +63,7 @@ def mutate(pod: dict[str, Any], *, namespace: str, namespace_opted_in: bool, set
         warnings.append(
             f"hostNetwork pod: the elector's localhost:{opts.port} is shared with the node and other hostNetwork pods"
         )
-    account = (pod.get("spec") or {}).get("serviceAccountName") or "default"
-    roles = tuple(role for role, wanted in (("leader-service", bool(opts.leader_service)),
-                                            ("leader-label", opts.leader_label),
-                                            ("rollout", opts.rollout_aware)) if wanted)
-    return Result(mutated, decision, election=opts.election, service_account=account, roles=roles,
-                  warnings=warnings)
+    return Result(mutated, decision, election=opts.election, warnings=warnings)
 
 
 def inject(pod: dict[str, Any], opts: options.PodOptions, *, namespace: str, settings: Settings) -> dict[str, Any]:

@@ -39,10 +39,11 @@ KNOWN = {
     CONTAINERS: "a comma-separated list of the pod's container names, e.g. app,worker",
     RELEASE_TIMEOUT: "a duration such as 5s: how long the elector waits for the app's POST /release on shutdown",
     LEADER_SERVICE: "the name of a Service without a selector in the pod's namespace (a DNS-1035 label, "
-                    "e.g. my-app-leader): the leader keeps its EndpointSlice pointing at itself",
-    LEADER_LABEL: '"true" or "false": keep the label elector.dev/leader=true on the leader pod (for a Service selector)',
-    ROLLOUT_AWARE: '"true" (default) or "false": during a rolling update, hand leadership once to a Ready pod of '
-                   "the newest revision (the elector lists and watches the election's pods)",
+                    "e.g. my-app-leader): the kube-elector controller keeps its EndpointSlice pointing at the leader",
+    LEADER_LABEL: '"true" or "false": the kube-elector controller keeps the label elector.dev/leader=true on the '
+                  "leader pod (for a Service selector)",
+    ROLLOUT_AWARE: '"true" (default) or "false": during a rolling update, the kube-elector controller hands '
+                   "leadership once to a Ready pod of the newest revision",
 }
 
 _DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
@@ -70,9 +71,11 @@ class PodOptions:
     retry_period: str
     env_containers: frozenset[str] | None  # None: every container
     release_timeout: str | None
-    leader_service: str | None = None  # a selector-less Service the leader points at itself
+    # Validated here so a bad value is refused at admission; the kube-elector controller acts on them
+    # (it reads the pod's annotations), the sidecar gets no flag for them.
+    leader_service: str | None = None  # a selector-less Service pointed at the leader
     leader_label: bool = False  # the elector.dev/leader=true label on the leader pod
-    rollout_aware: bool = True  # watch the election's pods to hand over once per rolling update
+    rollout_aware: bool = True  # hand over once per rolling update, to a Ready pod of the newest revision
 
 
 def annotations(pod: dict[str, Any]) -> dict[str, str]:

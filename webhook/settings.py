@@ -12,7 +12,15 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    Field,
+    ModelWrapValidatorHandler,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     CliSettingsSource,
@@ -23,8 +31,19 @@ from pydantic_settings import (
 
 from webhook import durations
 
-VERSION = "0.1.0"
+VERSION = "0.2.0"
 ANNOTATION_PREFIX = "elector.dev/"
+
+#: Settings of 0.1 that this version no longer has, and what to do about each. They are accepted
+#: from every source (config file, env, flags), ignored, and named in a warning at startup
+#: (Settings.removed_settings, logged by __main__); see Settings._accept_removed for why.
+REMOVED = {
+    "manage_role_bindings": "remove it: the kube-elector controller manages RBAC now (a Role per election, on its "
+                            "own Lease only); since 0.2 the webhook writes nothing, as an admission request is "
+                            "unauthenticated",
+    "election_cluster_role": "remove it: the kube-elector controller manages RBAC now (a Role per election, on its "
+                             "own Lease only); since 0.2 the webhook binds no ClusterRole",
+}
 
 
 class Resources(BaseModel):
@@ -78,13 +97,6 @@ class Settings(BaseSettings):
     # --- which pods
     excluded_namespaces: list[str] = ["kube-system", "kube-public", "kube-node-lease"]
 
-    # --- RBAC side effects
-    manage_role_bindings: bool = Field(
-        True, description="create a RoleBinding to election_cluster_role for each injected pod's ServiceAccount, "
-                          "and one to the ClusterRole of each feature it uses (kube-elector-rollout by default)"
-    )
-    election_cluster_role: str = "kube-elector-election"
-
     # --- serving
     host: str = "0.0.0.0"
     listen_port: int = Field(10250, ge=1, le=65535, description="HTTPS port of the webhook")
@@ -109,6 +121,38 @@ class Settings(BaseSettings):
     request_timeout_seconds: float = Field(10.0, gt=0, le=30, description="time to receive one request body")
     max_body_bytes: int = Field(3 * 1024 * 1024, ge=1024, description="larger AdmissionReviews are refused")
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    _removed: dict[str, Any] = PrivateAttr(default_factory=dict)
+
+    @property
+    def removed_settings(self) -> dict[str, Any]:
+        """The REMOVED settings that were given, with their values (ignored; logged at startup)."""
+        return dict(self._removed)
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _accept_removed(cls, data: Any, handler: ModelWrapValidatorHandler["Settings"]) -> "Settings":
+        """Accept the REMOVED keys with a warning, instead of failing like any other unknown key.
+
+        Why not an error (extra="forbid" stays for everything else, so a typo still fails):
+        - No value of these keys can make the webhook do what its operator did not expect. `true`
+          asked for rights for the injected pods' ServiceAccounts: the kube-elector controller gives
+          them now (a Role per election, on its Lease only). `false` asked the webhook to write no
+          RBAC: it writes none at all now. Ignoring either keeps what it meant for the webhook.
+        - Failing would make the upgrade the outage. The webhook's failurePolicy is Fail, and a
+          config kept from 0.1 (a kustomize overlay or Helm values that patch the ConfigMap, a
+          GitOps repository, scripts passing --no-manage-role-bindings) would crash-loop the new
+          replicas halfway through a rollout; issue 20 asks for an upgrade with no failed pod creation.
+        - It is not silent: __main__ logs one warning per key at startup (event `setting_removed`)
+          that names the key and the fix (REMOVED: remove it, the controller manages RBAC now).
+        """
+        removed: dict[str, Any] = {}
+        if isinstance(data, dict):
+            removed = {key: data[key] for key in REMOVED if key in data}
+            data = {key: value for key, value in data.items() if key not in REMOVED}
+        settings = handler(data)
+        settings._removed = removed
+        return settings
 
     @field_validator("run_as_user")
     @classmethod
@@ -157,19 +201,54 @@ def load(argv: list[str] | None = None) -> Settings:
         del argv[i : i + 2]
         if not config_file:
             raise SettingsError("--config: give the path of a YAML settings file")
+    removed = {**_removed_env(), **_take_removed_flags(argv)}  # these two sources do not see them
     token = _config_file.set(config_file)
     try:
         cli: CliSettingsSource[Any] = CliSettingsSource(
             Settings, cli_parse_args=argv, cli_prog_name="kube-elector-webhook", cli_kebab_case=True,
             cli_implicit_flags=True,
         )
-        return Settings(_cli_settings_source=cli(args=argv))  # type: ignore[call-arg]
+        return Settings(_cli_settings_source=cli(args=argv), **removed)  # type: ignore[call-arg]
     except ValidationError as exc:
         raise SettingsError(describe(exc)) from None
     except (OSError, ValueError) as exc:
         raise SettingsError(str(exc)) from None
     finally:
         _config_file.reset(token)
+
+
+def _take_removed_flags(argv: list[str]) -> dict[str, Any]:
+    """Removes the flags of REMOVED settings from `argv` (the CLI source no longer knows them)."""
+    found: dict[str, Any] = {}
+    i = 0
+    while i < len(argv):
+        name, has_value, value = argv[i].partition("=")
+        key = name[2:].replace("-", "_") if name.startswith("--") else ""
+        if key.startswith("no_") and key[3:] in _REMOVED_SWITCHES and not has_value:  # --no-manage-role-bindings
+            found[key[3:]] = False
+            del argv[i]
+        elif key in REMOVED and has_value:
+            found[key] = value
+            del argv[i]
+        elif key in _REMOVED_SWITCHES:  # --manage-role-bindings alone, as cli_implicit_flags made it
+            found[key] = True
+            del argv[i]
+        elif key in REMOVED:
+            found[key] = argv[i + 1] if i + 1 < len(argv) else ""
+            del argv[i : i + 2]
+        else:
+            i += 1
+    return found
+
+
+#: The REMOVED settings that were boolean switches on the command line (no value after them).
+_REMOVED_SWITCHES = {"manage_role_bindings"}
+
+
+def _removed_env() -> dict[str, Any]:
+    """REMOVED settings given as KUBE_ELECTOR_<KEY> (the env source ignores unknown variables)."""
+    wanted = {("KUBE_ELECTOR_" + key).upper(): key for key in REMOVED}
+    return {wanted[name.upper()]: value for name, value in os.environ.items() if name.upper() in wanted}
 
 
 def describe(exc: ValidationError) -> str:

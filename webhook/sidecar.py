@@ -36,12 +36,8 @@ def container(options: PodOptions, *, namespace: str, settings: Settings) -> dic
     ]
     if options.release_timeout:
         args.append(f"--release-timeout={options.release_timeout}")
-    if options.leader_service:
-        args.append(f"--leader-service={options.leader_service}")
-    if options.leader_label:
-        args.append("--leader-label=true")
-    if not options.rollout_aware:  # on by default in the elector: only the opt-out is written
-        args.append("--rollout-aware=false")
+    # Nothing for leader-service, leader-label or rollout-aware: the kube-elector controller reads
+    # those annotations from the pod and does the work (the elector holds rights on its Lease only).
     probe = {"httpGet": {"path": "/healthz", "port": options.probe_port}}
     spec: dict[str, Any] = {
         "name": CONTAINER_NAME,
@@ -53,7 +49,6 @@ def container(options: PodOptions, *, namespace: str, settings: Settings) -> dic
             _field_env("POD_NAME", "metadata.name"),
             _field_env("POD_NAMESPACE", "metadata.namespace"),
             _field_env("POD_UID", "metadata.uid"),
-            *([_field_env("POD_IP", "status.podIP")] if options.leader_service else []),
         ],
         "ports": [{"name": "elector-probe", "containerPort": options.probe_port, "protocol": "TCP"}],
         # The app starts only once the elector serves (native sidecar ordering).

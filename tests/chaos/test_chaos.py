@@ -20,15 +20,18 @@ ROUNDS = int(os.environ.get("CHAOS_ROUNDS", "0")) or len(faults.FAULTS)
 
 
 @pytest.fixture
-def cluster(control_plane, api, namespace, sa_kubeconfig, tmp_path):
-    sa_kubeconfig()  # ServiceAccount `app` bound to the shipped election ClusterRole
+def cluster(control_plane, api, namespace, controller, pods, tmp_path):
+    # The candidates' pods (ServiceAccount `app`): the controller makes the election's Role and Lease, as in
+    # production, and makes the Lease again after the lease-deleted fault (the electors may not create it).
+    uids = pods("chaos-a", "chaos-b", "chaos-c", election="chaos")
     token = control_plane.token(namespace, "app", seconds=3 * 3600)
     backend = [("127.0.0.1", int(control_plane.server.rsplit(":", 1)[1]))]
     members = []
 
     def spawn(pod: str, proxy: tcpproxy.TcpProxy) -> Elector:
         kubeconfig = faults.kubeconfig_via(control_plane, proxy, token, tmp_path / f"{pod}.kubeconfig")
-        return Elector(pod=pod, namespace=namespace, election="chaos", kubeconfig=kubeconfig, log_dir=tmp_path).start()
+        return Elector(pod=pod, namespace=namespace, election="chaos", kubeconfig=kubeconfig, log_dir=tmp_path,
+                       env={"POD_UID": uids[pod]}).start()
 
     def restart(member: faults.Member) -> None:
         member.elector = spawn(member.elector.pod, member.proxy)

@@ -32,7 +32,7 @@ class Elector:
     """One `python -m elector` process with the injected args/env and a ServiceAccount kubeconfig."""
 
     def __init__(self, *, pod: str, namespace: str, election: str, kubeconfig: Optional[Path], log_dir: Path,
-                 extra: list[str] = (), env: Optional[dict[str, str]] = None) -> None:
+                 extra: list[str] = (), env: Optional[dict[str, str]] = None, log_name: str = "") -> None:
         self.pod = pod
         self.port, self.probe_port = free_port(), free_port()
         self.url = f"http://127.0.0.1:{self.port}/"
@@ -46,7 +46,7 @@ class Elector:
             self.args.append(f"--kubeconfig={kubeconfig}")
         self.env = {**os.environ, "POD_NAME": pod, "POD_NAMESPACE": namespace, "POD_UID": f"uid-{pod}",
                     "ELECTOR_LOG_FORMAT": "json", **(env or {})}
-        self.log_path = log_dir / f"{pod}.log"
+        self.log_path = log_dir / f"{log_name or pod}.log"
         self.proc: Optional[subprocess.Popen[bytes]] = None
         self.started_at = 0.0
 

@@ -1,6 +1,7 @@
 """Issue 4's "done when", through the real API server: three elector processes started like the injected
-container (same args/env, a real ServiceAccount token limited by manifests/rbac-election.yaml), and a
-checker polling all three every 50 ms that must never see two `is_leader: true` at once.
+container (same args/env, a real ServiceAccount token whose only rights are the election's Role: get,
+update and watch of its one Lease, which exists free before they start, as the kube-elector controller
+makes them), and a checker polling all three every 50 ms that must never see two `is_leader: true` at once.
 
 Timings: lease 3 s / renew deadline 2 s / retry 0.5 s. Bounds asserted are the functional ones only.
 """
@@ -50,7 +51,7 @@ def test_exactly_one_leader_and_followers_agree(three: Any) -> None:
         assert body is not None and body["name"] == leader.pod
         assert body["is_leader"] is (proc is leader)
     body = leader.status()
-    assert body["term"] == 0 and body["fencing_token"].isdigit()
+    assert body["term"] == 1 and body["fencing_token"].isdigit()  # the free Lease's first holder: term 1
     assert datetime.datetime.fromisoformat(body["valid_until"].replace("Z", "+00:00"))
 
 
@@ -68,7 +69,7 @@ def test_kill_9_of_the_leader_fails_over_within_lease_plus_2s(three: Any) -> Non
     leader, others, took = replace_leader(procs, signal.SIGKILL, LEASE + 2)
     assert took, "no new leader within lease + 2 s"
     print(f"kill -9 failover: {took:.2f}s")
-    assert the_leader(others).status()["term"] == 1
+    assert the_leader(others).status()["term"] == 2
 
 
 def test_sigterm_hands_over_within_1s_and_exits_0(three: Any) -> None:
@@ -202,7 +203,7 @@ def test_sse_clients_see_each_change_once_in_order(three: Any) -> None:
         assert ids == list(range(ids[0], ids[0] + len(ids))), ids  # consecutive: none lost, none repeated
         keys = [(e.get("name"), e["is_leader"], e["term"]) for _, e in reader.events]
         assert all(a != b for a, b in zip(keys, keys[1:])), keys  # only changes
-        assert keys[0] == (first.pod, False, 0)
+        assert keys[0] == (first.pod, False, 1)
         assert keys[-1][0] == second[0].pod and keys[-1][1] is (pod == second[0].pod)
         current = next(p for p in procs if p.pod == pod).status()
         assert current["id"] == ids[-1]

@@ -1,4 +1,5 @@
-"""Optional features through the real API server: leader label, --release-timeout, --app-health-url."""
+"""Optional features through the real API server: the leader label (moved by the kube-elector controller),
+--release-timeout, --app-health-url, in-cluster config."""
 from __future__ import annotations
 
 import http.server
@@ -20,22 +21,22 @@ def _labels(api: Any, namespace: str, pod: str) -> dict[str, str]:
     return api.get(f"/api/v1/namespaces/{namespace}/pods/{pod}").json()["metadata"].get("labels") or {}
 
 
-def test_leader_label_follows_the_leader(electors: Any, api: Any, namespace: str, sa_kubeconfig: Any) -> None:
-    kubeconfig = sa_kubeconfig(label=True)
-    for pod in ("app-a", "app-b"):
-        made = api.post(f"/api/v1/namespaces/{namespace}/pods", json={
-            "metadata": {"name": pod, "labels": {"app": "demo", LABEL: "true"}},  # a stale label to clean up
-            "spec": {"containers": [{"name": "app", "image": "example.invalid/app:1"}]}})
-        assert made.status_code == 201, made.text
-    procs = [electors(pod, extra=["--leader-label"], kubeconfig=kubeconfig) for pod in ("app-a", "app-b")]
+def test_leader_label_follows_the_leader(controller: Any, pods: Any, electors: Any, api: Any, namespace: str) -> None:
+    """The controller moves `elector.dev/leader=true` to the Lease holder's pod (pods annotated
+    `elector.dev/leader-label: "true"`) and removes it from the others."""
+    pods("app-a", "app-b", labels={"app": "demo", LABEL: "true"},  # a stale label to clean up
+         annotations={"elector.dev/leader-label": "true"})
+    procs = [electors(pod) for pod in ("app-a", "app-b")]
     first = wait_for(lambda: leaders(procs), 10)[0]
     other = next(p for p in procs if p is not first)
     assert wait_for(lambda: _labels(api, namespace, first.pod).get(LABEL) == "true"
-                    and LABEL not in _labels(api, namespace, other.pod), 5), (first.logs(), other.logs())
+                    and LABEL not in _labels(api, namespace, other.pod), 5), controller.logs()[-3000:]
     first.signal(signal.SIGTERM)
     assert first.proc.wait(10) == 0
-    assert wait_for(lambda: _labels(api, namespace, other.pod).get(LABEL) == "true", 5)
-    assert LABEL not in _labels(api, namespace, first.pod), first.logs()
+    assert wait_for(other.is_leader, 5), other.logs()
+    assert wait_for(lambda: _labels(api, namespace, other.pod).get(LABEL) == "true", 5), controller.logs()[-3000:]
+    assert wait_for(lambda: LABEL not in _labels(api, namespace, first.pod), 5), controller.logs()[-3000:]
+    assert _labels(api, namespace, first.pod).get("app") == "demo"  # the other labels stay
 
 
 def test_release_timeout_waits_for_the_app_then_hands_over(electors: Any) -> None:
@@ -95,7 +96,7 @@ def test_unhealthy_app_gives_the_role_away(electors: Any, health_servers: list[A
 def test_in_cluster_config_from_the_service_account_directory(
         electors: Any, control_plane: Any, namespace: str, sa_kubeconfig: Any, tmp_path: Any) -> None:
     """The injected container has no kubeconfig: KUBERNETES_SERVICE_* and the mounted token + ca.crt."""
-    sa_kubeconfig()  # the ServiceAccount and its RoleBinding
+    sa_kubeconfig(grant=["app"])  # the ServiceAccount, the election's Role, RoleBinding and Lease
     sa_dir = tmp_path / "serviceaccount"
     sa_dir.mkdir()
     (sa_dir / "token").write_text(control_plane.token(namespace, "app", seconds=600))

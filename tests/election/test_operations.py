@@ -1,6 +1,6 @@
-"""Operating elections through the real API server: Events on the Lease, the status view (as
-`kube-elector status`, `kube-elector-status` and `kubectl elector status`, with a read-only user),
-the sidecar's metrics read by Prometheus's parser, and KUBECONFIG."""
+"""Operating elections through the real API server: Events on the Lease (recorded by the kube-elector
+controller), the status view (as `kube-elector status`, `kube-elector-status` and `kubectl elector
+status`, with a read-only user), the sidecar's metrics read by Prometheus's parser, and KUBECONFIG."""
 from __future__ import annotations
 
 import json
@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from tests.election.electors import leaders, wait_for
-from tests.election.operations import make_pods, metric
+from tests.election.operations import get_lease, metric
 
 pytestmark = pytest.mark.controlplane
 
@@ -28,47 +28,62 @@ def lease_events(api: Any, namespace: str) -> list[dict[str, Any]]:
     return sorted((e for e in items if e["reason"] == "LeaderElection"), key=lambda e: e["eventTime"])
 
 
-def test_each_change_of_leader_is_an_event_on_the_lease(electors: Any, api: Any, namespace: str,
-                                                        control_plane: Any) -> None:
+def test_each_change_of_leader_is_an_event_on_the_lease(controller: Any, pods: Any, electors: Any, api: Any,
+                                                        namespace: str, control_plane: Any) -> None:
+    pods("app-0", "app-1", ready=False)  # not Ready: the release names nobody, app-1 takes a free Lease
     first = electors("app-0")
-    assert wait_for(first.is_leader, 10)
+    assert wait_for(first.is_leader, 10), first.logs()
     second = electors("app-1")
     second.wait_ready()
-    assert wait_for(lambda: len(lease_events(api, namespace)) == 1, 10)
+    assert wait_for(lambda: len(lease_events(api, namespace)) == 1, 10), controller.logs()[-3000:]
     first.signal(signal.SIGTERM)
     assert first.proc.wait(10) == 0
     assert wait_for(second.is_leader, 10)
     assert wait_for(lambda: len(lease_events(api, namespace)) == 2, 10), lease_events(api, namespace)
     lease_uid = api.get(f"/apis/coordination.k8s.io/v1/namespaces/{namespace}/leases/app").json()["metadata"]["uid"]
-    created, released = lease_events(api, namespace)
-    for event, pod in ((created, "app-0"), (released, "app-1")):
+    acquired, released = lease_events(api, namespace)
+    for event in (acquired, released):
         assert event["type"] == "Normal" and event["reportingController"] == "kube-elector"
-        assert event["reportingInstance"] == pod
+        assert event["reportingInstance"] == "ctl-0"  # the controller replica that saw it
         assert event["regarding"] == {"kind": "Lease", "namespace": namespace, "name": "app", "uid": lease_uid,
                                       "apiVersion": "coordination.k8s.io/v1"}
-    assert (created["action"], created["note"]) == ("Create", "app-0 became leader (term 0): created the Lease")
-    assert (released["action"], released["note"]) == ("Acquire", "app-1 became leader (term 1): app-0 released the Lease")
+    # the controller created the Lease free: its first holder acquires it, as term 1
+    assert (acquired["action"], acquired["note"]) == ("Acquire", "app-0 became leader (term 1): the Lease was free")
+    assert (released["action"], released["note"]) == ("Acquire", "app-1 became leader (term 2): app-0 released the Lease")
+    assert metric(second, "rest_client_requests_total", method="POST") == 0  # no Lease, no Event: not its rights
 
     described = control_plane.kubectl("describe", "lease", "app", "-n", namespace).stdout
-    assert "app-1 became leader (term 1): app-0 released the Lease" in described, described
+    assert "app-1 became leader (term 2): app-0 released the Lease" in described, described
     listed = control_plane.kubectl("get", "events", "-n", namespace, "--field-selector", "reason=LeaderElection").stdout
     print(f"\n$ kubectl describe lease app\n{described[described.index('Events:'):]}\n$ kubectl get events\n{listed}")
     assert listed.count("LeaderElection") == 2 and "lease/app" in listed
 
 
-def test_identical_repeats_are_one_event_with_a_series(electors: Any, api: Any, namespace: str) -> None:
+def test_identical_repeats_are_one_event_with_a_series(controller: Any, pods: Any, electors: Any, api: Any,
+                                                       namespace: str) -> None:
+    pods("solo")
     proc = electors("solo")
     lease = f"/apis/coordination.k8s.io/v1/namespaces/{namespace}/leases/app"
-    for _ in range(2):  # deleted by hand: the elector creates it again, "created the Lease", term 0 again
-        assert wait_for(lambda: api.get(lease).status_code == 200 and proc.is_leader(), 10)
+    uids: list[str] = []
+
+    def held_anew() -> bool:
+        """A Lease not seen before is held by "solo", who says it leads."""
+        got = get_lease(api, namespace)
+        if (got is None or got["spec"].get("holderIdentity") != "solo" or got["metadata"]["uid"] in uids
+                or not proc.is_leader()):
+            return False
+        uids.append(got["metadata"]["uid"])
+        return True
+
+    for _ in range(2):  # deleted by hand: the controller creates it again, free; "solo" takes it as term 1 again
+        assert wait_for(held_anew, 10), proc.logs()
         assert api.delete(lease).status_code == 200
-    assert wait_for(lambda: api.get(lease).status_code == 200 and proc.is_leader(), 10)
+    assert wait_for(held_anew, 10), proc.logs()
+    assert len(uids) == 3  # three Leases, three identical first terms
     assert wait_for(lambda: (lease_events(api, namespace) or [{}])[0].get("series", {}).get("count") == 3, 10), \
         lease_events(api, namespace)
-    (event,) = lease_events(api, namespace)
-    assert event["note"] == "solo became leader (term 0): created the Lease"
-    assert metric(proc, "elector_events_total", result="created") == 1
-    assert metric(proc, "elector_events_total", result="patched") == 2
+    (event,) = lease_events(api, namespace)  # one object: one create, then two patches of its series
+    assert event["note"] == "solo became leader (term 1): the Lease was free"
 
 
 @pytest.fixture
@@ -89,13 +104,15 @@ def run(*argv: str, env: dict[str, str], timeout: float = 30) -> subprocess.Comp
                           capture_output=True, text=True, timeout=timeout)
 
 
-def test_status_view_with_a_read_only_user(electors: Any, api: Any, namespace: str, viewer: Path,
-                                           control_plane: Any) -> None:
-    uids = make_pods(api, namespace, ["app-0", "app-1"])
-    make_pods(api, namespace, ["lonely-0"], election="lonely")  # a candidate whose elector never ran
-    procs = [electors(name, env={"POD_UID": uid}) for name, uid in uids.items()]
+def test_status_view_with_a_read_only_user(controller: Any, pods: Any, electors: Any, api: Any, namespace: str,
+                                           viewer: Path, control_plane: Any) -> None:
+    uids = pods("app-0", "app-1", ready=False)
+    procs = [electors(name) for name in uids]
     assert wait_for(lambda: len(leaders(procs)) == 1, 10)
     leader = leaders(procs)[0].pod
+    assert wait_for(lambda: len(lease_events(api, namespace)) == 1, 10), controller.logs()[-3000:]
+    controller.stop()  # a new election now waits for its Lease: a candidate whose elector never ran
+    pods("lonely-0", election="lonely", ready=False)
     env = {"KUBECONFIG": str(viewer)}
 
     table = run("kube-elector-status", "-n", namespace, env=env)
@@ -110,7 +127,7 @@ def test_status_view_with_a_read_only_user(electors: Any, api: Any, namespace: s
 
     as_json = json.loads(run("kube-elector", "status", "app", "-n", namespace, "-o", "json", env=env).stdout)
     (item,) = as_json["items"]
-    assert (item["election"], item["leader"], item["term"], item["transitions"]) == ("app", leader, 0, 1)
+    assert (item["election"], item["leader"], item["term"], item["transitions"]) == ("app", leader, 1, 1)
     assert item["candidates"]["total"] == 2 and item["warnings"] == ["leader pod not Ready"]
 
     plugin = run(str(control_plane.binaries.kubectl), "elector", "status", "-n", namespace, "-o", "wide", env=env)
@@ -133,7 +150,7 @@ def test_status_view_with_a_read_only_user(electors: Any, api: Any, namespace: s
         while time.monotonic() < deadline and not any(line.startswith(f"app   {other.pod}") or
                                                       line.split()[:2] == ["app", other.pod] for line in lines):
             lines.append(watcher.stdout.readline().rstrip())
-        assert any(line.split()[:3] == ["app", other.pod, "1"] for line in lines), lines
+        assert any(line.split()[:3] == ["app", other.pod, "2"] for line in lines), lines
     finally:
         watcher.terminate()
         watcher.wait(5)
@@ -144,7 +161,7 @@ def test_metrics_of_a_real_elector(electors: Any) -> None:
     assert wait_for(proc.is_leader, 10)
     time.sleep(1.2)  # a few renewals
     assert metric(proc, "rest_client_requests_total", method="PUT", code="200") >= 2
-    assert metric(proc, "rest_client_requests_total", method="POST", code="201") == 2  # the Lease, its Event
+    assert metric(proc, "rest_client_requests_total", method="POST") == 0  # it creates nothing: no Lease, no Event
     assert metric(proc, "rest_client_requests_total", method="WATCH", code="200") >= 1
     assert metric(proc, "rest_client_request_duration_seconds_count", verb="PUT") >= 2
     assert 5e6 < metric(proc, "process_resident_memory_bytes") < 100e6

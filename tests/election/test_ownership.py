@@ -1,6 +1,9 @@
-"""Lease lifetime through the real API server and kube-controller-manager's garbage collector: every
-candidate's Pod owns the Lease; the Lease goes with the last Pod, never before, and survives a
-rolling replacement of every Pod. Electors run with the shipped RBAC (no `pods` permission)."""
+"""What the kube-elector controller makes per election, and how it goes, through the real API server and
+kube-controller-manager's garbage collector: Role `kube-elector-lease-<election>` owned by the election's
+pods, its RoleBinding and the Lease owned by the Role. The controller keeps the Role's owners current and
+removes all three with the last pod; with the controller stopped the garbage collector does it, never
+before the last pod is gone. A rolling replacement of every pod keeps the Lease and one leader. The
+electors themselves write no ownerReferences."""
 from __future__ import annotations
 
 import signal
@@ -10,9 +13,10 @@ from typing import Any
 import pytest
 
 from tests.election.electors import Checker, leaders, wait_for
-from tests.election.operations import (LeaseWatch, delete_pod, get_lease, make_pods, metric, owner_uids)
+from tests.election.operations import (LeaseWatch, delete_pod, get_binding, get_lease, get_role, owner_uids, owners)
 
 pytestmark = pytest.mark.controlplane
+ROLE = "kube-elector-lease-app"
 
 
 def _stop(proc: Any) -> None:
@@ -21,102 +25,148 @@ def _stop(proc: Any) -> None:
     assert proc.proc.wait(10) == 0, proc.logs()
 
 
-def test_the_lease_goes_with_the_last_pod_and_never_before(electors: Any, api: Any, namespace: str,
-                                                            control_plane: Any) -> None:
-    uids = make_pods(api, namespace, ["app-0", "app-1", "app-2"])
-    procs = {name: electors(name, env={"POD_UID": uid}) for name, uid in uids.items()}
+def _made(api: Any, namespace: str) -> tuple[Any, Any, Any]:
+    return get_role(api, namespace), get_binding(api, namespace), get_lease(api, namespace)
+
+
+def _assert_owned_by_role(api: Any, namespace: str, role: dict[str, Any]) -> None:
+    """The RoleBinding and the Lease are owned by the Role alone (no controller, no blockOwnerDeletion)."""
+    ref = ("Role", ROLE, role["metadata"]["uid"])
+    for obj in (get_binding(api, namespace), get_lease(api, namespace)):
+        assert owners(obj) == [ref], obj
+        assert all("controller" not in r and "blockOwnerDeletion" not in r for r in obj["metadata"]["ownerReferences"])
+
+
+def test_the_controller_keeps_the_roles_owners_and_removes_all_three_with_the_last_pod(
+        controller: Any, pods: Any, electors: Any, api: Any, namespace: str, control_plane: Any) -> None:
+    uids = pods("app-0", "app-1", "app-2")
+    procs = {name: electors(name) for name in uids}
     assert wait_for(lambda: len(leaders(list(procs.values()))) == 1, 15)
-    assert wait_for(lambda: owner_uids(get_lease(api, namespace)) == set(uids.values()), 10), get_lease(api, namespace)
-    lease = get_lease(api, namespace)
-    assert lease["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "kube-elector"
-    refs = lease["metadata"]["ownerReferences"]
+    assert wait_for(lambda: owner_uids(get_role(api, namespace)) == set(uids.values()), 10), get_role(api, namespace)
+    role, binding, lease = _made(api, namespace)
     assert all(r["kind"] == "Pod" and r["apiVersion"] == "v1" and "controller" not in r
-               and "blockOwnerDeletion" not in r for r in refs)
-    lease_uid = lease["metadata"]["uid"]
+               and "blockOwnerDeletion" not in r for r in role["metadata"]["ownerReferences"])
+    assert role["rules"] == [{"apiGroups": ["coordination.k8s.io"], "resources": ["leases"],
+                              "verbs": ["get", "update", "watch"], "resourceNames": ["app"]}]
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "app", "namespace": namespace}]
+    assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": ROLE}
+    for obj in (role, binding, lease):
+        assert obj["metadata"]["labels"] == {"app.kubernetes.io/managed-by": "kube-elector",
+                                             "elector.dev/election": "app"}
+    _assert_owned_by_role(api, namespace, role)  # the electors' writes kept the Lease's owner as it was
+    uid_of = {"role": role["metadata"]["uid"], "binding": binding["metadata"]["uid"], "lease": lease["metadata"]["uid"]}
     watch = LeaseWatch(control_plane.client(), namespace)
     watch.start()
     assert watch.ready.wait(5)
 
-    # every pod but one goes, the leader first: the Lease stays, and the garbage collector prunes each reference
+    # every pod but one goes, the leader first: the three stay, and the controller drops each owner
     order = sorted(procs, key=lambda name: not procs[name].is_leader())
-    pruned = []
     for name in order[:-1]:
         _stop(procs[name])
-        deleted = delete_pod(api, namespace, name)
-        assert wait_for(lambda: uids[name] not in owner_uids(get_lease(api, namespace)), 10), get_lease(api, namespace)
-        pruned.append(time.monotonic() - deleted)
+        delete_pod(api, namespace, name)
+        assert wait_for(lambda: uids[name] not in owner_uids(get_role(api, namespace)), 10), get_role(api, namespace)
     survivor = order[-1]
     assert wait_for(lambda: procs[survivor].is_leader(), 10), procs[survivor].logs()
-    time.sleep(3)  # the collector had every chance
-    lease = get_lease(api, namespace)
-    assert lease is not None and lease["metadata"]["uid"] == lease_uid
-    assert owner_uids(lease) == {uids[survivor]}
+    time.sleep(3)  # the controller and the collector had every chance
+    role, binding, lease = _made(api, namespace)
+    assert {"role": role["metadata"]["uid"], "binding": binding["metadata"]["uid"],
+            "lease": lease["metadata"]["uid"]} == uid_of
+    assert owner_uids(role) == {uids[survivor]}
 
-    # the last pod goes: so does the Lease
+    # the last pod goes: so do the Role, the RoleBinding and the Lease
     _stop(procs[survivor])
     deleted = delete_pod(api, namespace, survivor)
     assert wait_for(lambda: watch.deleted_at() is not None, 15), watch.events[-3:]
-    gone = watch.deleted_at() - deleted
-    assert get_lease(api, namespace) is None and watch.uids() == {lease_uid}
-    print(f"\nreference pruned {', '.join(f'{s * 1000:.0f}' for s in pruned)} ms after its Pod's DELETE; "
-          f"Lease deleted {gone * 1000:.0f} ms after the last Pod's DELETE")
-    assert gone < 10
+    assert wait_for(lambda: _made(api, namespace) == (None, None, None), 10), _made(api, namespace)
+    gone = time.monotonic() - deleted
+    assert watch.uids() == {uid_of["lease"]}  # one Lease all along
+    print(f"\nRole, RoleBinding and Lease gone {gone * 1000:.0f} ms after the last Pod's DELETE")
+    # Whoever is first removes them: the controller's deletes or the garbage collector (the Role's owners
+    # are gone); the test below shows the collector alone does it.
 
 
-def test_a_rolling_replacement_keeps_the_lease_and_one_leader(electors: Any, api: Any, namespace: str) -> None:
-    uids = make_pods(api, namespace, ["old-0", "old-1"])
-    procs = {name: electors(name, env={"POD_UID": uid}) for name, uid in uids.items()}
-    assert wait_for(lambda: owner_uids(get_lease(api, namespace)) == set(uids.values()), 15)
+def test_with_the_controller_stopped_the_garbage_collector_removes_all_three_after_the_last_pod(
+        controller: Any, pods: Any, electors: Any, api: Any, namespace: str, control_plane: Any) -> None:
+    uids = pods("app-0", "app-1")
+    procs = {name: electors(name) for name in uids}
+    assert wait_for(lambda: len(leaders(list(procs.values()))) == 1, 15)
+    assert wait_for(lambda: owner_uids(get_role(api, namespace)) == set(uids.values()), 10)
+    role, binding, lease = _made(api, namespace)
+    controller.stop()
+    watch = LeaseWatch(control_plane.client(), namespace)
+    watch.start()
+    assert watch.ready.wait(5)
+
+    # the leader's pod goes: the collector drops its reference from the Role, the election goes on
+    first = next(name for name in procs if procs[name].is_leader())
+    last = next(name for name in procs if name != first)
+    _stop(procs[first])
+    delete_pod(api, namespace, first)
+    assert wait_for(lambda: owner_uids(get_role(api, namespace)) == {uids[last]}, 15), get_role(api, namespace)
+    assert wait_for(lambda: procs[last].is_leader(), 10), procs[last].logs()
+    time.sleep(3)  # the collector had every chance
+    now = _made(api, namespace)
+    assert [obj["metadata"]["uid"] for obj in now] == [obj["metadata"]["uid"] for obj in (role, binding, lease)]
+    assert procs[last].is_leader()
+
+    # the last pod goes: the collector deletes the Role, then what the Role owns
+    _stop(procs[last])
+    deleted = delete_pod(api, namespace, last)
+    assert wait_for(lambda: _made(api, namespace) == (None, None, None), 20), _made(api, namespace)
+    gone = time.monotonic() - deleted
+    assert watch.deleted_at() is not None and watch.uids() == {lease["metadata"]["uid"]}
+    print(f"\nwithout the controller: Role, RoleBinding and Lease gone {gone * 1000:.0f} ms after the last Pod's DELETE")
+    assert not controller.process.running()
+
+
+def test_a_rolling_replacement_keeps_the_lease_and_one_leader(controller: Any, pods: Any, electors: Any, api: Any,
+                                                              namespace: str) -> None:
+    uids = pods("old-0", "old-1")
+    procs = {name: electors(name) for name in uids}
+    assert wait_for(lambda: owner_uids(get_role(api, namespace)) == set(uids.values()), 15)
+    assert wait_for(lambda: len(leaders(list(procs.values()))) == 1, 15)
     lease_uid = get_lease(api, namespace)["metadata"]["uid"]
+    role_uid = get_role(api, namespace)["metadata"]["uid"]
     checker = Checker(list(procs.values()))
     checker.start()
     for old, new in (("old-0", "new-0"), ("old-1", "new-1")):  # maxSurge 1, maxUnavailable 0
-        uids.update(make_pods(api, namespace, [new]))
-        procs[new] = electors(new, env={"POD_UID": uids[new]})
+        uids.update(pods(new))
+        procs[new] = electors(new)
         checker.electors.append(procs[new])
         procs[new].wait_ready()
-        assert wait_for(lambda: uids[new] in owner_uids(get_lease(api, namespace)), 10)
+        assert wait_for(lambda: uids[new] in owner_uids(get_role(api, namespace)), 10)
         _stop(procs[old])
         checker.electors.remove(procs[old])
         delete_pod(api, namespace, old)
-        assert wait_for(lambda: uids[old] not in owner_uids(get_lease(api, namespace)), 10)
+        assert wait_for(lambda: uids[old] not in owner_uids(get_role(api, namespace)), 10)
         assert get_lease(api, namespace)["metadata"]["uid"] == lease_uid
     live = [procs["new-0"], procs["new-1"]]
     assert wait_for(lambda: len(leaders(live)) == 1, 10)
     checker.stop()
     assert checker.overlaps == []
-    lease = get_lease(api, namespace)
-    assert lease["metadata"]["uid"] == lease_uid and owner_uids(lease) == {uids["new-0"], uids["new-1"]}
+    role = get_role(api, namespace)
+    assert role["metadata"]["uid"] == role_uid and owner_uids(role) == {uids["new-0"], uids["new-1"]}
+    assert get_lease(api, namespace)["metadata"]["uid"] == lease_uid
+    _assert_owned_by_role(api, namespace, role)
 
 
-def test_ownership_costs_one_put_per_join_and_nothing_per_leave(electors: Any, api: Any, namespace: str) -> None:
-    """At the default timings (a renewal every 2 s) and one join at a time; concurrent writes can cost a
-    409 and a re-read now and then: bench/elector_ownership.py measures how often."""
-    # the Lease's calls only: rollout awareness adds a pods list (a GET) and watch, counted in the same metric
-    defaults = ["--lease-duration=15s", "--renew-deadline=10s", "--retry-period=2s", "--rollout-aware=false"]
-    uids = make_pods(api, namespace, ["a", "b", "c"])
-    first = electors("a", env={"POD_UID": uids["a"]}, extra=defaults)
-    assert wait_for(lambda: first.is_leader(), 10)
-    joined = []
-    for name in ("b", "c"):
-        joined.append(electors(name, env={"POD_UID": uids[name]}, extra=defaults))
-        assert wait_for(lambda: uids[name] in owner_uids(get_lease(api, namespace)), 10)
-    for proc in joined:  # a follower: its first GET, one PUT (joining the owners), and its watch
-        assert metric(proc, "rest_client_requests_total", method="PUT") == 1, proc.logs()
-        assert metric(proc, "rest_client_requests_total", method="GET") == 1
-    _stop(joined[0])
-    delete_pod(api, namespace, "b")
-    assert wait_for(lambda: uids["b"] not in owner_uids(get_lease(api, namespace)), 10)
-    time.sleep(4.5)  # two renewals after the collector's write
-    # the joins and the collector's pruning changed only metadata: the leader's renewals never hit a 409
-    assert metric(first, "rest_client_requests_total", code="409") == 0, first.logs()
-    assert metric(first, "leader_election_slowpath_total") == 0
-    assert metric(first, "rest_client_requests_total", method="GET") == 1  # its first read only
+@pytest.mark.parametrize("kind", ["roles", "rolebindings"])
+def test_a_role_or_binding_deleted_by_hand_is_made_again(kind: str, controller: Any, pods: Any, electors: Any,
+                                                         api: Any, namespace: str) -> None:
+    """Deleted by hand (or by a cleanup tool): the controller makes it again, and never creates a Lease owned
+    by a Role that does not exist (the garbage collector would delete it at once, again and again)."""
+    uids = pods("app-0", "app-1")
+    procs = [electors(name) for name in ("app-0", "app-1")]
+    assert wait_for(lambda: len(leaders(procs)) == 1, 10)
+    assert wait_for(lambda: owner_uids(get_role(api, namespace)) == set(uids.values()), 10)
+    time.sleep(1)  # the controller has nothing left to do (an update in flight would make the Role again by chance)
+    assert api.delete(f"/apis/rbac.authorization.k8s.io/v1/namespaces/{namespace}/{kind}/{ROLE}").status_code == 200
 
+    def repaired() -> bool:
+        role, binding, lease = _made(api, namespace)
+        return (None not in (role, binding, lease) and owners(binding) == owners(lease)
+                == [("Role", ROLE, role["metadata"]["uid"])])
 
-def test_without_a_pod_uid_nothing_owns_the_lease(electors: Any, api: Any, namespace: str) -> None:
-    make_pods(api, namespace, ["solo"])
-    proc = electors("solo")  # POD_UID=uid-solo: not a Pod's uid, so no reference (and a warning)
-    assert wait_for(lambda: proc.is_leader(), 10)
-    assert owner_uids(get_lease(api, namespace)) == set()
-    assert "POD_UID is not a Pod's uid" in proc.logs()
+    assert wait_for(repaired, 10), _made(api, namespace)
+    assert wait_for(lambda: len(leaders(procs)) == 1, 10)
+    assert controller.logs().count('"msg":"lease created"') <= 2, "Leases created again and again"

@@ -24,9 +24,10 @@ async def candidates(clock: FakeClock, store: LeaseStore) -> AsyncIterator[Calla
     """Factory: start a candidate `name` on the shared store; all are cancelled at the end."""
     tasks: list[asyncio.Task[None]] = []
 
-    def start(name: str, *, lease: float = 15, renew: float = 10, retry: float = 2, run: bool = True, **kw: Any):
+    def start(name: str, *, lease: float = 15, renew: float = 10, retry: float = 2, run: bool = True,
+              uid: str = "", **kw: Any):
         config = settings.ElectionConfig(name="test", namespace="default", identity=name,
-                                         lease_duration=lease, renew_deadline=renew, retry_period=retry)
+                                         lease_duration=lease, renew_deadline=renew, retry_period=retry, uid=uid)
         lock = InMemoryLock(store)
         elector = election.LeaderElector(config, lock, clock=clock, rng=random.Random(hash(name)), **kw)
         if run:

@@ -72,6 +72,8 @@ class LeaseStore:
         self.writes: list[dict[str, Any]] = []
         self.owners: list[str] = []  # uids in metadata.ownerReferences
         self.successor = ""  # the elector.dev/successor annotation
+        self.holder_uid = ""  # the elector.dev/holder-uid annotation
+        self.hints = locks.Hints()  # the controller's annotations: kept by every write, as the API server does
         self.down = False
         self._watchers: list[asyncio.Queue[Any]] = []
 
@@ -81,19 +83,24 @@ class LeaseStore:
     def _snapshot(self) -> Any:
         """The Lease as it is now, as seen by a candidate whose Pod has uid `owner` (None: no ownership)."""
         spec, rv, owners = (dict(self.spec) if self.spec is not None else None), str(self.rv), list(self.owners)
-        successor = self.successor
+        successor, holder_uid, hints = self.successor, self.holder_uid, self.hints
 
         def seen(owner: Optional[str]) -> Optional[locks.Observed]:
             if spec is None:
                 return None
-            rec = dataclasses.replace(record.record_from_spec(spec), successor=successor)
-            return locks.Observed(rec, record.canonical(spec), rv, self.uid, owned=owner is None or owner in owners)
+            rec = dataclasses.replace(record.record_from_spec(spec), successor=successor, holder_uid=holder_uid)
+            return locks.Observed(rec, record.canonical(spec), rv, self.uid, owned=owner is None or owner in owners,
+                                  hints=hints)
         return seen
 
-    def put(self, spec: Optional[dict[str, Any]], *, owner: Optional[str] = None, successor: str = "") -> None:
+    def put(self, spec: Optional[dict[str, Any]], *, owner: Optional[str] = None, successor: str = "",
+            holder_uid: str = "") -> None:
         """Write as another client would (or delete with None); `owner` joins the owners."""
         self.rv += 1
         self.successor = successor
+        self.holder_uid = holder_uid if spec and spec.get("holderIdentity") else ""
+        if spec is None:
+            self.hints = locks.Hints()
         if spec is None or self.spec is None:
             self.owners = []
         if owner is not None and owner not in self.owners:
@@ -101,6 +108,17 @@ class LeaseStore:
         self.spec = dict(spec) if spec is not None else None
         if spec is not None:
             self.writes.append(dict(spec))
+        for queue in self._watchers:
+            queue.put_nowait(self._snapshot())
+
+    def annotate(self, hints: locks.Hints, *, successor: Optional[str] = None) -> None:
+        """A metadata-only write, as the controller's merge patch: hints (and a released Lease's nominee)."""
+        if self.spec is None:
+            return
+        self.rv += 1
+        self.hints = hints
+        if successor is not None:
+            self.successor = successor
         for queue in self._watchers:
             queue.put_nowait(self._snapshot())
 
@@ -138,6 +156,7 @@ class InMemoryLock:
         self.hang = False
         self.deaf = False  # its watch delivers nothing (a watch being re-established)
         self._rv: Optional[int] = None
+        self._written = ""  # the spec text of our last write
 
     async def _check(self) -> None:
         if self.hang:
@@ -170,8 +189,10 @@ class InMemoryLock:
         return self._write(rec)
 
     def _write(self, rec: record.LeaderElectionRecord) -> locks.Observed:
-        self.store.put(record.spec_from_record(rec), owner=self.owner, successor=rec.successor)
+        self.store.put(record.spec_from_record(rec), owner=self.owner, successor=rec.successor,
+                       holder_uid=rec.holder_uid)
         self._rv = self.store.rv
+        self._written = record.canonical(record.spec_from_record(rec))
         obs = self.store.observed(self.owner)
         assert obs is not None
         return obs
@@ -181,7 +202,8 @@ class InMemoryLock:
         if self.store.spec is None:
             raise locks.LeaseNotFound(self.name)
         self.adoptions += 1
-        self.store.put(self.store.spec, owner=self.owner, successor=self.store.successor)
+        self.store.put(self.store.spec, owner=self.owner, successor=self.store.successor,
+                       holder_uid=self.store.holder_uid)
         self._rv = self.store.rv
         obs = self.store.observed(self.owner)
         assert obs is not None
@@ -193,6 +215,10 @@ class InMemoryLock:
             if self.down:
                 raise locks.LockError("connection refused")
             if not self.deaf:
+                # As LeaseLock: a metadata-only change of what we last wrote becomes our base (no 409).
+                if (item is not None and self._rv is not None and self._written == item.raw
+                        and int(item.resource_version) > self._rv):
+                    self._rv = int(item.resource_version)
                 yield item
 
     def describe(self) -> str:

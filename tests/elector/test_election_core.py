@@ -156,6 +156,25 @@ async def test_a_lease_deleted_under_a_leader_that_missed_it_waits_out_its_claim
     assert clock.now() - deleted > 2  # the new Lease came only after the old claim ended
 
 
+async def test_a_lease_recreated_free_at_once_is_not_taken_before_the_old_claim_ran_out(clock, store, candidates):
+    """The controller recreates a deleted election Lease at once, free (no holder): a follower that saw the
+    leader renew must still wait out that leader's claim, which may not have seen the deletion."""
+    a, b = candidates("a", lease=3, renew=2, retry=0.5), candidates("b", lease=3, renew=2, retry=0.5)
+    await clock.advance(1)
+    (old,) = [e for e in (a, b) if e.view().is_leader]
+    new = b if old is a else a
+    old.lock.deaf = True
+    old.lock.hang = True
+    deleted = clock.now()
+    store.put(None)
+    store.put({})  # the controller's new, free Lease
+    await clock.advance(6, every=0.01, check=no_two_leaders(a, b))
+    assert leaders(a, b) == [new.config.identity]
+    assert clock.now() - deleted > 2
+    taken = next(i for i, w in enumerate(store.writes) if w.get("holderIdentity") == new.config.identity)
+    assert taken > 0
+
+
 async def test_app_release_request_hands_over_and_cools_down(clock, store, candidates):
     a, b = candidates("a"), candidates("b")
     await clock.advance(1)
@@ -309,3 +328,26 @@ async def test_acquisitions_say_how_the_term_began(clock, store, candidates):
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def test_two_live_pods_with_one_name_never_both_lead(clock: FakeClock, store: LeaseStore, candidates):
+    """A force-deleted StatefulSet pod still running beside its replacement: same name, other uid."""
+    old = candidates("db-0", uid="uid-old")
+    await clock.advance(1)
+    new = candidates("db-0", uid="uid-new")
+    await clock.advance(30, every=0.05, check=lambda: not (old.view().is_leader and new.view().is_leader))
+    assert old.view().is_leader and not new.view().is_leader
+    assert store.holder_uid == "uid-old"
+    assert new.view().leader == ""  # its app must not read its own name while the other pod leads
+    old_task_lock = old.lock
+    old_task_lock.down = True  # the old pod is cut off: its claim runs out, then the new one takes over
+    await clock.advance(30, every=0.05, check=lambda: not (old.view().is_leader and new.view().is_leader))
+    assert new.view().is_leader and not old.view().is_leader and store.holder_uid == "uid-new"
+
+
+async def test_without_a_uid_on_either_side_the_name_alone_decides(clock: FakeClock, store: LeaseStore, candidates):
+    a = candidates("a", uid="u1")
+    await clock.advance(1)
+    store.holder_uid = ""  # written by a client-go peer or a 0.1 elector: no uid annotation
+    await clock.advance(5, every=0.05)
+    assert a.view().is_leader

@@ -24,18 +24,18 @@ def test_injected_args_and_downward_env():
          "--lease-duration=15s", "--renew-deadline=10s", "--retry-period=2s"],
         {"POD_NAME": "app-7d9f-x", "POD_NAMESPACE": "team", "POD_UID": "u1", "ELECTOR_LOG_FORMAT": "json"},
     )
-    assert cfg.election == settings.ElectionConfig("app", "team", "app-7d9f-x", 15, 10, 2)
+    assert cfg.election == settings.ElectionConfig("app", "team", "app-7d9f-x", 15, 10, 2, uid="u1")
     assert (cfg.http_host, cfg.http_port, cfg.probe_host, cfg.probe_port) == ("localhost", 4040, "0.0.0.0", 4041)
-    assert cfg.log_format == "json" and cfg.pod_uid == "u1" and cfg.metrics_host is None
+    assert cfg.log_format == "json" and cfg.metrics_host is None
     assert cfg.election.request_timeout == 5
 
 
 def test_flags_win_over_env_and_env_fills_the_rest():
     env = {"ELECTOR_ELECTION": "from-env", "ELECTOR_ELECTION_NAMESPACE": "ns-env", "ELECTOR_LOG_LEVEL": "warn",
-           "ELECTOR_LEADER_LABEL": "true", "ELECTOR_RELEASE_TIMEOUT": "20s", "POD_NAME": "p"}
+           "ELECTOR_RELEASE_TIMEOUT": "20s", "POD_NAME": "p"}
     cfg = settings.parse(["--election=from-flag"], env)
     assert cfg.election.name == "from-flag" and cfg.election.namespace == "ns-env"
-    assert cfg.log_level == "warning" and cfg.leader_label and cfg.release_timeout == 20
+    assert cfg.log_level == "warning" and cfg.release_timeout == 20
 
 
 def test_defaults_namespace_from_pod_then_identity_from_hostname(monkeypatch):
@@ -45,15 +45,20 @@ def test_defaults_namespace_from_pod_then_identity_from_hostname(monkeypatch):
     assert (cfg.http_host, cfg.http_port) == ("localhost", 4040)
 
 
-def test_bool_flag_and_metrics_address():
-    cfg = settings.parse([*BASE, "--leader-label", "--metrics-address=127.0.0.1:9090"], {"POD_NAME": "p"})
-    assert cfg.leader_label and (cfg.metrics_host, cfg.metrics_port) == ("127.0.0.1", 9090)
+def test_metrics_address():
+    cfg = settings.parse([*BASE, "--metrics-address=127.0.0.1:9090"], {"POD_NAME": "p"})
+    assert (cfg.metrics_host, cfg.metrics_port) == ("127.0.0.1", 9090)
 
 
-def test_rollout_awareness_is_on_by_default_and_turned_off_by_flag_or_env():
-    assert settings.parse(BASE, {"POD_NAME": "p"}).rollout_aware
-    assert not settings.parse([*BASE, "--rollout-aware=false"], {"POD_NAME": "p"}).rollout_aware
-    assert not settings.parse(BASE, {"POD_NAME": "p", "ELECTOR_ROLLOUT_AWARE": "false"}).rollout_aware
+def test_the_uid_is_ours_only_when_the_identity_is_our_pod():
+    assert settings.parse(BASE, {"POD_NAME": "p", "POD_UID": "u"}).election.uid == "u"
+    assert settings.parse([*BASE, "--identity=other"], {"POD_NAME": "p", "POD_UID": "u"}).election.uid == ""
+
+
+@pytest.mark.parametrize("flag", ["--leader-label", "--leader-service=web", "--rollout-aware=false"])
+def test_flags_of_0_1_that_moved_to_the_controller_are_refused_with_the_way_out(flag):
+    with pytest.raises(settings.SettingsError, match="the kube-elector controller does this now.*remove the flag"):
+        settings.parse([*BASE, flag], {"POD_NAME": "p"})
 
 
 @pytest.mark.parametrize("args, flag", [
@@ -68,8 +73,6 @@ def test_rollout_awareness_is_on_by_default_and_turned_off_by_flag_or_env():
     ([*BASE, "--log-level=loud"], "--log-level"),
     ([*BASE, "--kubeconfig=/nonexistent"], "--kubeconfig"),
     ([*BASE, "--app-health-url=localhost:8080/health"], "--app-health-url"),
-    ([*BASE, "--leader-label=maybe"], "--leader-label"),
-    ([*BASE, "--rollout-aware=sometimes"], "--rollout-aware"),
     ([*BASE, "--release-timeout=-1s"], "--release-timeout"),
 ])
 def test_errors_name_the_flag(args, flag):

@@ -1,16 +1,11 @@
-"""Events on the Lease: notes, series aggregation and the rate limit (pure), and the Recorder's writes."""
+"""Events on the Lease: notes, series aggregation and the rate limit (pure; the controller writes them)."""
 from __future__ import annotations
 
-import asyncio
 import datetime
-import json
-from typing import Any
 
 import pytest
 
-from elector import events, httpclient, httpserver, metrics, recorder
-
-from tests.elector.elector_fakes import FakeClock
+from elector import events
 
 pytestmark = pytest.mark.timeout(30)
 WALL = datetime.datetime(2026, 5, 1, 12, 0, tzinfo=datetime.timezone.utc)
@@ -72,55 +67,3 @@ def test_a_flapping_election_is_rate_limited_and_a_series_keeps_its_count():
     assert correlator.decide(spec, lease_uid="u", now=1, wall=WALL).verb == "drop"  # count 2, not sent
     patch = correlator.decide(spec, lease_uid="u", now=1 + events.REFILL_SECONDS, wall=WALL)
     assert patch.verb == "patch" and patch.body["series"]["count"] == 3
-
-
-class EventsApi:
-    def __init__(self) -> None:
-        self.requests: list[tuple[str, str, Any]] = []
-        self.status: dict[str, int] = {}
-
-    async def route(self, request: httpserver.Request) -> httpserver.Reply:
-        body = json.loads(request.body or b"null")
-        self.requests.append((request.method, request.path, body))
-        status = self.status.get(request.method, 201 if request.method == "POST" else 200)
-        return httpserver.json_reply(body or {}, status)
-
-
-@pytest.fixture
-async def sent():
-    api = EventsApi()
-    server = await httpserver.serve("127.0.0.1", 0, api.route)
-    client = httpclient.Client(f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}", timeout=5)
-    counters = metrics.Metrics()
-    out = recorder.Recorder(client, namespace="ns", lease="app", instance="p", clock=FakeClock(), metrics=counters)
-    runner = asyncio.ensure_future(out.run())
-    yield api, out, counters
-    runner.cancel()
-    await client.close()
-    server.close()
-
-
-async def test_recorder_creates_then_patches_and_recreates_an_expired_event(sent):
-    api, out, counters = sent
-    spec = events.became_leader("p", term=0, cause="created", previous="")
-    for _ in range(2):
-        out.record(spec, lease_uid="u")
-    await asyncio.wait_for(out.flush(), 5)
-    assert [(m, p) for m, p, _ in api.requests] == [
-        ("POST", "/apis/events.k8s.io/v1/namespaces/ns/events"),
-        ("PATCH", f"/apis/events.k8s.io/v1/namespaces/ns/events/{api.requests[0][2]['metadata']['name']}")]
-    api.status["PATCH"] = 404  # the event TTL removed it
-    out.record(spec, lease_uid="u")
-    await asyncio.wait_for(out.flush(), 5)
-    assert [m for m, _, _ in api.requests[2:]] == ["PATCH", "POST"]
-    assert counters.events == {"created": 2, "patched": 1, "dropped": 0, "failed": 0}
-
-
-async def test_recorder_turns_itself_off_on_403(sent):
-    api, out, counters = sent
-    api.status["POST"] = 403
-    out.record(events.became_leader("p", term=0, cause="created", previous=""), lease_uid="u")
-    await asyncio.wait_for(out.flush(), 5)
-    out.record(events.became_leader("p", term=1, cause="created", previous=""), lease_uid="u")
-    await asyncio.sleep(0.1)
-    assert len(api.requests) == 1 and not out.enabled and counters.events["failed"] == 1

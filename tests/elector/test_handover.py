@@ -1,12 +1,12 @@
-"""The leader's handover rules (handover.py), with a stub succession."""
+"""The leader's handover rules (handover.py), with stub hints."""
 from __future__ import annotations
 
-from elector import candidates, handover
+from elector import handover, hints
 
 
-class Stub(candidates.Succession):
+class Stub(hints.LeaseHints):
     def __init__(self, *, leaving=False, target="", best="b"):
-        super().__init__("a", lambda: {})
+        super().__init__("a")
         self._leaving, self._target, self._best = leaving, target, best
 
     def leaving(self):

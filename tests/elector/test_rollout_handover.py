@@ -1,10 +1,14 @@
-"""Rollout-aware handover in the election state machine: in-memory Lease, fake clock, a shared pod view."""
+"""Rollout-aware handover in the election state machine: in-memory Lease, fake clock, and a stand-in for
+the controller that publishes its hints (controller/succession.py) on the Lease from a pod view."""
 from __future__ import annotations
 
-from elector import candidates
+import asyncio
 
+from controller import observed, succession
+from elector import lock as locks
+
+from tests.controller.test_candidates import T1, T2, pod
 from tests.elector.elector_fakes import FakeClock, LeaseStore
-from tests.elector.test_candidates import T1, T2, pod, view
 from tests.elector.test_election_core import leaders, no_two_leaders
 
 OLD = [pod(f"web-aaa-{i}", created=T1) for i in (1, 2, 3)]
@@ -15,24 +19,45 @@ def new_pod(i: int, **kw):
 
 
 class Pods:
-    """The pod view every candidate shares (as if their watches agreed), and the electors to poke."""
+    """The pods as the controller sees them; it publishes the hints on each change of pods or of the Lease."""
 
-    def __init__(self, *pods):
-        self.current = view(*pods)
-        self.electors = []
+    def __init__(self, store: LeaseStore, *pods):
+        self.store = store
+        self.current = list(pods)
+        self.failed: set[str] = set()  # nominees that let the Lease lie (controller/observed.py)
+        self._seen = None
+        self._task = asyncio.ensure_future(self._follow())
 
     def set(self, *pods):
-        self.current = view(*pods)
-        for elector in self.electors:
-            elector.candidates_changed()
+        self.current = list(pods)
+        self.publish()
+
+    def publish(self):
+        spec = self.store.spec
+        if spec is None:
+            return
+        lease = {"spec": spec, "metadata": {"annotations": {succession.SUCCESSOR: self.store.successor}}}
+        sighting = observed.sight(self._seen, lease, 0.0)
+        self._seen = sighting.seen
+        if sighting.failed_nominee:
+            self.failed.add(sighting.failed_nominee)
+        exclude = self.failed | ({self._seen.last_holder} if not spec.get("holderIdentity") else set())
+        hints = succession.hints_for(lease, self.current, exclude)
+        wanted = locks.Hints(next_leader=hints.next_leader, hand_over_to=hints.hand_over_to)
+        if wanted != self.store.hints or (hints.successor is not None and hints.successor != self.store.successor):
+            self.store.annotate(wanted, successor=hints.successor)
+
+    async def _follow(self):
+        async for _ in self.store.watch():
+            self.publish()
+
+    def stop(self):
+        self._task.cancel()
 
 
 def start_all(candidates_, pods: Pods, names, **kw):
-    """Start a candidate per name on the shared view; returns them."""
-    started = [candidates_(name, succession=candidates.Succession(name, lambda: pods.current), **kw)
-               for name in names]
-    pods.electors.extend(started)
-    return started
+    """Start a candidate per name; returns them."""
+    return [candidates_(name, **kw) for name in names]
 
 
 def holders(store: LeaseStore) -> list[str]:
@@ -45,7 +70,7 @@ def holders(store: LeaseStore) -> list[str]:
 
 
 async def test_a_leader_of_the_old_revision_hands_over_once_to_the_new_ready_pod(clock: FakeClock, store, candidates):
-    pods = Pods(*OLD)
+    pods = Pods(store, *OLD)
     electors = start_all(candidates, pods, ["web-aaa-1"])
     await clock.advance(1)
     electors += start_all(candidates, pods, ["web-aaa-2", "web-aaa-3", "web-bbb-1"])
@@ -68,17 +93,17 @@ async def test_a_leader_of_the_old_revision_hands_over_once_to_the_new_ready_pod
 
 
 async def test_the_other_followers_leave_the_nominee_the_lease_even_when_it_is_slow(clock, store, candidates):
-    pods = Pods(*OLD, new_pod(1))
+    pods = Pods(store, *OLD)
     electors = start_all(candidates, pods, ["web-aaa-1", "web-aaa-2", "web-aaa-3"])
     await clock.advance(1)
     nominee = candidates("web-bbb-1", run=False)  # Ready, but its elector is not running yet
+    pods.set(*OLD, new_pod(1))  # the controller asks the leader to hand over to it
     await clock.advance(0.1)
-    await electors[0].release()  # as on SIGTERM: names the best successor
-    assert store.successor == "web-bbb-1"
+    assert store.successor == "web-bbb-1" and not store.spec["holderIdentity"]
     await clock.advance(14, every=0.05, check=no_two_leaders(*electors))
     assert leaders(*electors) == []  # respected for a lease duration (from when they saw the release)
     await clock.advance(3, every=0.05)
-    assert len(leaders(*electors)) == 1 and leaders(*electors)[0] != "web-aaa-1"  # then a normal race
+    assert len(leaders(*electors)) == 1  # then a normal race
     # and the new leader, old revision too, does not name the nominee that let the Lease lie again
     await clock.advance(60, every=0.05, check=no_two_leaders(*electors))
     assert holders(store)[-2:] == ["", leaders(*electors)[0]]
@@ -86,7 +111,7 @@ async def test_the_other_followers_leave_the_nominee_the_lease_even_when_it_is_s
 
 
 async def test_a_nominee_that_dies_is_given_up_at_once(clock, store, candidates):
-    pods = Pods(*OLD, new_pod(1))
+    pods = Pods(store, *OLD, new_pod(1))
     electors = start_all(candidates, pods, ["web-aaa-1", "web-aaa-2", "web-aaa-3"])
     await clock.advance(1)
     await electors[0].release()
@@ -102,7 +127,7 @@ async def test_a_nominee_that_dies_is_given_up_at_once(clock, store, candidates)
 
 async def test_a_deleting_leader_leads_until_its_sigterm_and_a_deleting_follower_never_takes_over(
         clock, store, candidates):
-    pods = Pods(*OLD)
+    pods = Pods(store, *OLD)
     electors = start_all(candidates, pods, ["web-aaa-1", "web-aaa-2", "web-aaa-3"])
     await clock.advance(1)
     pods.set(pod("web-aaa-1", created=T1, deleting=True), pod("web-aaa-2", created=T1, deleting=True), OLD[2])
@@ -124,7 +149,7 @@ async def test_without_a_pod_view_nothing_changes(clock, store, candidates):
 
 
 async def test_with_a_release_timeout_the_app_hears_first_and_the_lease_waits_for_it(clock, store, candidates):
-    pods = Pods(*OLD)
+    pods = Pods(store, *OLD)
     a = start_all(candidates, pods, ["web-aaa-1"], grace=3)[0]
     await clock.advance(1)
     others = start_all(candidates, pods, ["web-aaa-2", "web-aaa-3"], grace=3)
@@ -140,7 +165,7 @@ async def test_with_a_release_timeout_the_app_hears_first_and_the_lease_waits_fo
 
 
 async def test_a_post_release_during_the_wait_hands_over_at_once(clock, store, candidates):
-    pods = Pods(*OLD)
+    pods = Pods(store, *OLD)
     a = start_all(candidates, pods, ["web-aaa-1"], grace=30)[0]
     await clock.advance(1)
     others = start_all(candidates, pods, ["web-aaa-2", "web-aaa-3"], grace=30)
@@ -154,7 +179,7 @@ async def test_a_post_release_during_the_wait_hands_over_at_once(clock, store, c
 
 
 async def test_a_nominee_that_will_not_lead_declines_at_once(clock, store, candidates):
-    pods = Pods(*OLD)
+    pods = Pods(store, *OLD)
     a, b, c = start_all(candidates, pods, ["web-aaa-1", "web-aaa-2", "web-aaa-3"])
     await clock.advance(1)
     a.request_release()  # the app's POST /release: a sits out a lease duration, names b (the oldest other)

@@ -13,6 +13,7 @@ ODD_VALUES: list[Any] = [None, 0, -1, 2**63, 1.5, True, "", "x" * 5000, [], {}, 
 ODD_KEYS = ["elector.dev/inject", "elector.dev/port", "elector.dev/election", "elector.dev/containers",
             "elector.dev/lease-duration", "elector.dev/renew-deadline", "elector.dev/retry-period",
             "elector.dev/release-timeout", "elector.dev/probe-port", "elector.dev/image",
+            "elector.dev/leader-service", "elector.dev/leader-label", "elector.dev/rollout-aware",
             "a/b~c", "~1~0/", "ключ/значение", "elector.dev/~", "/", "~"]
 ODD_ANNOTATION_VALUES = ["true", "false", "TRUE", "", "yes", "4040", "80", "65536", "-1", "1e3", "15s", "0s", "10s",
                          "2s", "1h", "abc", "app", "app,missing", "UPPER", "a" * 64, "ok-name", "☃"]

@@ -16,6 +16,8 @@ from webhook import admission, app, settings
 
 CFG = settings.Settings(max_body_bytes=256 * 1024)
 FUZZ_RUNS = 10_000
+ELECTOR_FLAGS = {"--election", "--election-namespace", "--http", "--probe-address", "--lease-duration",
+                 "--renew-deadline", "--retry-period", "--release-timeout"}
 
 
 @pytest.fixture(scope="module")
@@ -130,3 +132,8 @@ def test_no_annotation_changes_the_image_or_adds_privileges(client, notes):
         assert elector["securityContext"]["allowPrivilegeEscalation"] is False
         assert patched["spec"]["containers"][0]["image"] == "app:1"
         assert "securityContext" not in patched["spec"]["containers"][0]
+        # The sidecar only elects: its flags are the election's, its env the pod's identity. Routing and
+        # rollout succession (leader-service, leader-label, rollout-aware) are the controller's, from the annotations.
+        flags = {arg.split("=", 1)[0] for arg in elector["args"]}
+        assert flags <= ELECTOR_FLAGS, flags - ELECTOR_FLAGS
+        assert [e["name"] for e in elector["env"]] == ["ELECTOR_LOG_FORMAT", "POD_NAME", "POD_NAMESPACE", "POD_UID"]

@@ -1,12 +1,21 @@
-"""What the shipped RBAC really grants, asked of the real API server with real ServiceAccount tokens."""
+"""What the shipped RBAC really grants, asked of the real API server with real ServiceAccount tokens.
+
+The webhook's account: its TLS Secret and caBundle only (it writes nothing for the pods it injects).
+The elections' per-Lease rights are the controller's to grant and are tested with it
+(tests/controller/); the 0.1 ClusterRoles kept for the upgrade (manifests/rbac-legacy.yaml) and the
+read-only status view are checked here.
+"""
 
 from __future__ import annotations
+
+import ssl
 
 import httpx
 import pytest
 
 from localplane import webhook_install
-from webhook import handler, kube
+
+RBAC = "rbac.authorization.k8s.io"
 
 
 @pytest.fixture(scope="module")
@@ -19,7 +28,6 @@ def installed(control_plane):
 
 def as_account(plane, namespace, account) -> httpx.Client:
     token = plane.token(namespace, account)
-    import ssl
     ctx = ssl.create_default_context(cadata=plane.ca_pem.decode())
     return httpx.Client(base_url=plane.server, verify=ctx, trust_env=False,
                         headers={"Authorization": f"Bearer {token}", "Accept": "application/json"})
@@ -44,68 +52,79 @@ def rules(client: httpx.Client, namespace: str) -> list[str]:
 
 
 def bound_account(plane, api, namespace, account, role) -> httpx.Client:
-    """A new ServiceAccount bound (RoleBinding, as the webhook makes it) to `role`; a client with its token."""
+    """A new ServiceAccount bound (a RoleBinding in `namespace`) to the ClusterRole `role`; a client with its token."""
     api.post(f"/api/v1/namespaces/{namespace}/serviceaccounts", json={"metadata": {"name": account}}).raise_for_status()
-    binding = kube.role_binding(handler.Binding(namespace, account), role)
-    api.post(f"/apis/rbac.authorization.k8s.io/v1/namespaces/{namespace}/rolebindings", json=binding).raise_for_status()
+    binding = {"apiVersion": f"{RBAC}/v1", "kind": "RoleBinding", "metadata": {"name": f"{account}-{role}"},
+               "roleRef": {"apiGroup": RBAC, "kind": "ClusterRole", "name": role},
+               "subjects": [{"kind": "ServiceAccount", "name": account, "namespace": namespace}]}
+    api.post(f"/apis/{RBAC}/v1/namespaces/{namespace}/rolebindings", json=binding).raise_for_status()
     return as_account(plane, namespace, account)
 
 
-def test_elector_account_can_run_its_election_and_nothing_more(installed, control_plane, api, namespace):
-    with bound_account(control_plane, api, namespace, "app", "kube-elector-election") as elector:
-        granted = rules(elector, namespace)
-        print("elector rules:", granted)
-        assert "coordination.k8s.io/leases: create,get,list,update,watch" in granted
-        assert "events.k8s.io/events: create,patch" in granted
-        for verb in ("get", "list", "watch", "create", "update"):
-            assert can(elector, verb, "leases", namespace, group="coordination.k8s.io")
-        assert not can(elector, "delete", "leases", namespace, group="coordination.k8s.io")
-        assert not can(elector, "patch", "leases", namespace, group="coordination.k8s.io")
-        # Events on its Lease: create one per change of leader, patch the count of a repeat; nothing else
-        assert can(elector, "create", "events", namespace, group="events.k8s.io")
-        assert can(elector, "patch", "events", namespace, group="events.k8s.io")
-        for verb in ("get", "list", "delete", "update"):
-            assert not can(elector, verb, "events", namespace, group="events.k8s.io")
-        assert not can(elector, "create", "events", namespace)  # the core API's events: not used
-        assert not can(elector, "get", "secrets", namespace)
-        assert not can(elector, "get", "pods", namespace)  # its own Pod (the Lease's owner): downward API
-        assert not can(elector, "list", "pods", namespace)
-        assert not can(elector, "patch", "pods", namespace)
-        other = "kube-elector"  # any other namespace
-        assert not can(elector, "get", "leases", other, group="coordination.k8s.io")
-        assert not can(elector, "create", "events", other, group="events.k8s.io")
-        lease = {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": {"name": "steal"}}
-        assert elector.post(f"/apis/coordination.k8s.io/v1/namespaces/{other}/leases", json=lease).status_code == 403
-        assert elector.get(f"/api/v1/namespaces/{namespace}/secrets").status_code == 403
+#: Every ClusterRole a 0.1 webhook could bind, and the roles of a cluster.
+ROLES = ("kube-elector-election", "kube-elector-rollout", "kube-elector-leader-label", "kube-elector-leader-service",
+         "kube-elector-status", "kube-elector-controller", "cluster-admin", "admin", "edit", "view")
 
 
-def test_webhook_account_may_bind_only_our_role(installed, control_plane, namespace):
-    with as_account(control_plane, "kube-elector", "kube-elector-webhook") as hook:
+def test_webhook_account_keeps_its_tls_and_writes_nothing_else(installed, control_plane, namespace):
+    """From the webhook ServiceAccount's real token: no RBAC writes, no bind, no pods, no Leases anywhere;
+    get/patch its own MutatingWebhookConfiguration, create/get/update its own TLS Secret."""
+    own = webhook_install.NAMESPACE
+    with as_account(control_plane, own, webhook_install.SERVICE_ACCOUNT) as hook:
         print("webhook rules in a user namespace:", rules(hook, namespace))
-        assert can(hook, "create", "rolebindings", namespace, group="rbac.authorization.k8s.io")
-        assert can(hook, "bind", "clusterroles", "", group="rbac.authorization.k8s.io", name="kube-elector-election")
-        assert not can(hook, "bind", "clusterroles", "", group="rbac.authorization.k8s.io", name="cluster-admin")
-        assert not can(hook, "escalate", "clusterroles", "", group="rbac.authorization.k8s.io")
-        assert not can(hook, "get", "secrets", namespace)
-        assert can(hook, "get", "secrets", "kube-elector", name="kube-elector-webhook-tls")
-        assert not can(hook, "get", "secrets", "kube-elector", name="something-else")
-        assert not can(hook, "update", "leases", namespace, group="coordination.k8s.io")
-        assert not can(hook, "list", "pods", namespace)
+        print("webhook rules in its own namespace:", rules(hook, own))
+        # What its self-managed TLS needs.
+        assert can(hook, "get", "mutatingwebhookconfigurations", "", group="admissionregistration.k8s.io",
+                   name=webhook_install.CONFIGURATION)
+        assert can(hook, "patch", "mutatingwebhookconfigurations", "", group="admissionregistration.k8s.io",
+                   name=webhook_install.CONFIGURATION)
+        assert can(hook, "get", "secrets", own, name="kube-elector-webhook-tls")
+        assert can(hook, "update", "secrets", own, name="kube-elector-webhook-tls")
+        assert can(hook, "create", "secrets", own)  # the first replica makes it (create has no name)
+        # Not another webhook configuration, nor any other Secret.
+        for verb in ("get", "patch", "update", "delete"):
+            assert not can(hook, verb, "mutatingwebhookconfigurations", "", group="admissionregistration.k8s.io",
+                           name="someone-else"), verb
+        assert not can(hook, "create", "mutatingwebhookconfigurations", "", group="admissionregistration.k8s.io")
+        assert not can(hook, "list", "mutatingwebhookconfigurations", "", group="admissionregistration.k8s.io")
+        assert not can(hook, "patch", "validatingwebhookconfigurations", "", group="admissionregistration.k8s.io")
+        assert not can(hook, "delete", "secrets", own, name="kube-elector-webhook-tls")
+        assert not can(hook, "get", "secrets", own, name="something-else")
+        assert not can(hook, "list", "secrets", own)
 
-        def bind(role):
-            body = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
-                    "metadata": {"name": f"try-{role}"},
-                    "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role},
+        everywhere = (namespace, own, "kube-system", "default", "")  # "": cluster-wide
+        for where in everywhere:
+            # RBAC: no writes, no bind, no escalate, anywhere.
+            for resource in ("rolebindings", "roles", "clusterrolebindings", "clusterroles"):
+                for verb in ("create", "update", "patch", "delete"):
+                    assert not can(hook, verb, resource, where, group=RBAC), (verb, resource, where)
+            for resource in ("roles", "clusterroles"):
+                assert not can(hook, "bind", resource, where, group=RBAC), (resource, where)
+                assert not can(hook, "escalate", resource, where, group=RBAC), (resource, where)
+            for role in ROLES:
+                assert not can(hook, "bind", "clusterroles", where, group=RBAC, name=role), (role, where)
+            # Nothing the elections use.
+            for verb in ("get", "list", "watch", "create", "update", "patch", "delete"):
+                assert not can(hook, verb, "leases", where, group="coordination.k8s.io"), (verb, where)
+                assert not can(hook, verb, "endpointslices", where, group="discovery.k8s.io"), (verb, where)
+            for verb in ("get", "list", "watch", "create", "update", "patch", "delete"):
+                assert not can(hook, verb, "pods", where), (verb, where)
+            assert not can(hook, "create", "events", where, group="events.k8s.io"), where
+            assert not can(hook, "create", "serviceaccounts/token", where), where
+            assert not can(hook, "impersonate", "serviceaccounts", where), where
+            if where != own:
+                assert not can(hook, "get", "secrets", where), where
+                assert not can(hook, "create", "secrets", where), where
+
+        # And a real attempt, as a stolen token would make it: refused.
+        for role in ("kube-elector-election", "kube-elector-rollout", "kube-elector-leader-label", "cluster-admin"):
+            body = {"apiVersion": f"{RBAC}/v1", "kind": "RoleBinding", "metadata": {"name": f"try-{role}"},
+                    "roleRef": {"apiGroup": RBAC, "kind": "ClusterRole", "name": role},
                     "subjects": [{"kind": "ServiceAccount", "name": "default", "namespace": namespace}]}
-            return hook.post(f"/apis/rbac.authorization.k8s.io/v1/namespaces/{namespace}/rolebindings", json=body)
-
-        assert bind("cluster-admin").status_code == 403
-        assert bind("kube-elector-status").status_code == 403  # read-only view: for people, not pods
-        # The election, rollout awareness (bound unless a pod opts out), and the two routing features
-        # a pod may ask for by annotation.
-        for role in ("kube-elector-election", "kube-elector-rollout", "kube-elector-leader-label",
-                     "kube-elector-leader-service"):
-            assert bind(role).status_code == 201, role
+            r = hook.post(f"/apis/{RBAC}/v1/namespaces/{namespace}/rolebindings", json=body)
+            assert r.status_code == 403, (role, r.status_code, r.text[:300])
+        lease = {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": {"name": "steal"}}
+        assert hook.post(f"/apis/coordination.k8s.io/v1/namespaces/{namespace}/leases", json=lease).status_code == 403
 
 
 def test_the_status_view_role_only_reads(installed, control_plane, api, namespace):
@@ -122,6 +141,7 @@ def test_the_status_view_role_only_reads(installed, control_plane, api, namespac
         assert not can(viewer, "list", "leases", "kube-elector", group="coordination.k8s.io")
 
 
+# The 0.1 ClusterRoles, kept in 0.2 for pods injected by 0.1 (manifests/rbac-legacy.yaml): still no more than before.
 def test_the_leader_service_role_keeps_endpoint_slices_and_nothing_more(installed, control_plane, api, namespace):
     with bound_account(control_plane, api, namespace, "router", "kube-elector-leader-service") as router:
         print("leader-service rules:", rules(router, namespace))

@@ -28,6 +28,9 @@ NAMESPACE = "kube-elector"
 HELM_LABELS = ("helm.sh/chart", "app.kubernetes.io/managed-by", "app.kubernetes.io/instance",
                "app.kubernetes.io/version")
 POD_TEMPLATE_ANNOTATIONS = ("checksum/config",)  # rolls the webhook's pods when its settings change
+# Cluster-scoped kinds that kustomize up to v5.8.1 does not know as such: a kustomization's `namespace:`
+# lands on them too, and the API server drops it (kubernetes-sigs/kustomize#6051).
+CLUSTER_SCOPED_UNKNOWN_TO_KUSTOMIZE = ("ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding")
 
 
 class Helm:
@@ -78,15 +81,19 @@ def documents(text: str) -> list[dict[str, Any]]:
 
 def key(obj: dict[str, Any]) -> str:
     meta = obj["metadata"]
-    return f"{obj['kind']} {meta.get('namespace', '-')}/{meta['name']}"
+    namespace = "-" if obj["kind"] in CLUSTER_SCOPED_UNKNOWN_TO_KUSTOMIZE else meta.get("namespace", "-")
+    return f"{obj['kind']} {namespace}/{meta['name']}"
 
 
 def normalized(obj: dict[str, Any]) -> dict[str, Any]:
-    """The object as compared: without Helm's own labels and the pod template's checksum,
-    config.yaml parsed (comments do not count), and named lists (env, volumes, volumeMounts)
-    sorted by name: a kustomize patch prepends to them, Kubernetes does not care."""
+    """The object as compared: without Helm's own labels and the pod template's checksum, without the
+    namespace kustomize wrongly gives the policies, config.yaml parsed (comments do not count), and
+    named lists (env, volumes, volumeMounts) sorted by name: a kustomize patch prepends to them,
+    Kubernetes does not care."""
     obj = json.loads(json.dumps(obj))
     meta = obj["metadata"]
+    if obj["kind"] in CLUSTER_SCOPED_UNKNOWN_TO_KUSTOMIZE:
+        meta.pop("namespace", None)
     for label in HELM_LABELS:
         meta.get("labels", {}).pop(label, None)
     if obj["kind"] == "ConfigMap" and "config.yaml" in obj.get("data", {}):

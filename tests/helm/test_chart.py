@@ -37,21 +37,42 @@ def test_values_reach_the_objects(helm):
         "webhook.objectSelector.matchExpressions": [{"key": "tier", "operator": "NotIn", "values": ["batch"]}],
         "elector.leaseDuration": "20s", "elector.nativeSidecar": False,
         "certManager": {"enabled": True, "issuerRef": {"name": "corp-ca", "kind": "ClusterIssuer"}},
+        "controller.replicas": 3, "controller.priorityClassName": "",
+        "controller.resources": {"requests": {"cpu": "50m", "memory": "80Mi"}, "limits": {"memory": "256Mi"}},
         "podDisruptionBudget.enabled": False, "commonLabels": {"team": "platform"},
     }, namespace="elector-system"))
-    objects = {o["kind"]: o for o in rendered}
-    assert "PodDisruptionBudget" not in objects and "Issuer" not in objects
-    assert objects["Certificate"]["spec"]["issuerRef"] == {"name": "corp-ca", "kind": "ClusterIssuer"}
+    objects = {(o["kind"], o["metadata"]["name"]): o for o in rendered}
+    kinds = {kind for kind, _ in objects}
+    assert "PodDisruptionBudget" not in kinds and "Issuer" not in kinds
+    issuer = objects["Certificate", "kube-elector-webhook"]["spec"]["issuerRef"]
+    assert issuer == {"name": "corp-ca", "kind": "ClusterIssuer"}
     assert all(o["metadata"]["labels"]["team"] == "platform" for o in rendered)
-    deployment = objects["Deployment"]["spec"]
+    deployment = objects["Deployment", "kube-elector-webhook"]["spec"]
     (container,) = deployment["template"]["spec"]["containers"]
     assert deployment["replicas"] == 3 and "priorityClassName" not in deployment["template"]["spec"]
     assert (container["image"], container["imagePullPolicy"]) == ("registry.example/webhook:1.2.3", "Always")
     assert {"name": "KUBE_ELECTOR_IMAGE", "value": "ghcr.io/kube-elector/elector:1.2.3"} in container["env"]
-    settings = charts.normalized(objects["ConfigMap"])["data"]["config.yaml"]
+    # With cert-manager's certificate the webhook calls no API: no token, no RBAC of its own.
+    assert deployment["template"]["spec"]["automountServiceAccountToken"] is False
+    assert not [name for kind, name in objects if name == "kube-elector-webhook" and "Role" in kind]
+    # The controller runs the webhook's image, with its own replicas and resources.
+    controller = objects["Deployment", "kube-elector-controller"]["spec"]
+    (container,) = controller["template"]["spec"]["containers"]
+    assert controller["replicas"] == 3 and "priorityClassName" not in controller["template"]["spec"]
+    assert (container["image"], container["imagePullPolicy"]) == ("registry.example/webhook:1.2.3", "Always")
+    assert container["resources"] == {"requests": {"cpu": "50m", "memory": "80Mi"}, "limits": {"memory": "256Mi"}}
+    assert objects["ClusterRoleBinding", "kube-elector-controller"]["subjects"] == [
+        {"kind": "ServiceAccount", "name": "kube-elector-controller", "namespace": "elector-system"}]
+    # The policies name the controller's account in the release namespace.
+    for name in ("kube-elector-controller-rbac", "kube-elector-controller-pods"):
+        (condition,) = objects["ValidatingAdmissionPolicy", name]["spec"]["matchConditions"]
+        assert condition["expression"] == (
+            "request.userInfo.username == 'system:serviceaccount:elector-system:kube-elector-controller'")
+        assert objects["ValidatingAdmissionPolicyBinding", name]["spec"]["policyName"] == name
+    settings = charts.normalized(objects["ConfigMap", "kube-elector-webhook"])["data"]["config.yaml"]
     assert settings["election"]["lease_duration"] == "20s" and settings["native_sidecar"] is False
     assert settings["excluded_namespaces"] == ["kube-system", "monitoring", "elector-system"]
-    for hook in objects["MutatingWebhookConfiguration"]["webhooks"]:
+    for hook in objects["MutatingWebhookConfiguration", "kube-elector"]["webhooks"]:
         assert (hook["failurePolicy"], hook["timeoutSeconds"]) == ("Ignore", 10)
         assert hook["clientConfig"]["service"]["namespace"] == "elector-system"
         excluded = {"key": "kubernetes.io/metadata.name", "operator": "NotIn",
@@ -62,7 +83,8 @@ def test_values_reach_the_objects(helm):
 
 def test_a_changed_setting_rolls_the_webhook_pods(helm):
     def checksum(values):
-        deployment = next(o for o in charts.documents(helm.template(values)) if o["kind"] == "Deployment")
+        deployment = next(o for o in charts.documents(helm.template(values))
+                          if (o["kind"], o["metadata"]["name"]) == ("Deployment", "kube-elector-webhook"))
         return deployment["spec"]["template"]["metadata"]["annotations"]["checksum/config"]
 
     assert checksum({}) == checksum({"webhook.replicas": 3})
@@ -79,8 +101,58 @@ def test_a_changed_setting_rolls_the_webhook_pods(helm):
     ("elector.port=80", "'/elector/port': minimum"),
     ("elector.resources.limits.cpu=1", "'/elector/resources/limits': additional properties 'cpu'"),
     ("elector.probePort=4040", "elector.port and elector.probePort must differ"),
+    ("controller.replicas=0", "'/controller/replicas': minimum"),
+    ("controller.image.tag=1.2.3", "'/controller': additional properties 'image' not allowed"),
+    ("elector.manageRoleBindings=no", "'/elector/manageRoleBindings': got string, want boolean"),
 ])
 def test_a_wrong_value_fails_and_names_it(helm, value, named):
     done = helm.run("template", charts.RELEASE, str(charts.CHART), "--set", value, check=False)
     assert done.returncode != 0
     assert named in done.stderr, done.stderr
+
+
+def test_a_setting_removed_in_0_2_is_accepted_ignored_and_named(helm):
+    """Values kept from 0.1 (elector.manageRoleBindings) must not fail an upgrade: the chart renders as
+    without them and its notes say to remove them."""
+    def install(*sets):
+        return helm.run("install", charts.RELEASE, str(charts.CHART), "--namespace", charts.NAMESPACE,
+                        "--dry-run=client", *sets).stdout
+
+    kept = install("--set", "elector.manageRoleBindings=false")
+    assert "WARNING: elector.manageRoleBindings is ignored since 0.2" in kept
+    assert "manageRoleBindings" not in install()
+    assert helm.template({"elector.manageRoleBindings": True}) == helm.template()
+
+
+def _security_table(heading: str) -> set[tuple[str, str, str]]:
+    """(API group, resource, verb) of each row of the table under `heading` in docs/security.md."""
+    text = (charts.ROOT / "docs" / "security.md").read_text()
+    section = text.split(heading, 1)[1].split("\n#", 1)[0]
+    groups = {"rbac": "rbac.authorization.k8s.io"}
+    granted = set()
+    for line in section.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if not line.startswith("|") or cells[0] in ("resource", "---"):
+            continue
+        first, _, rest = cells[0].partition(" ")
+        group, resources = (groups.get(first, first), rest) if "." in first or first in groups else ("", cells[0])
+        granted |= {(group, resource, verb) for resource in resources.split(", ") for verb in cells[1].split(", ")}
+    return granted
+
+
+def test_the_controller_holds_exactly_the_rights_docs_security_md_lists(helm):
+    objects = {(o["kind"], o["metadata"]["name"]): o for o in charts.documents(helm.template())}
+    rules = objects["ClusterRole", "kube-elector-controller"]["rules"]
+    granted = {(group, resource, verb) for rule in rules for group in rule["apiGroups"]
+               for resource in rule["resources"] for verb in rule["verbs"]}
+    assert granted == _security_table("### `kube-elector-controller`")
+    assert not any("resourceNames" in rule for rule in rules)
+
+
+def test_the_webhook_may_write_no_rbac_and_causes_no_side_effects(helm):
+    objects = {(o["kind"], o["metadata"]["name"]): o for o in charts.documents(helm.template())}
+    rules = [rule for kind in ("ClusterRole", "Role") for rule in objects[kind, "kube-elector-webhook"]["rules"]]
+    assert {group for rule in rules for group in rule["apiGroups"]} == {"", "admissionregistration.k8s.io"}
+    assert not {"bind", "escalate", "*"} & {verb for rule in rules for verb in rule["verbs"]}
+    assert {hook["sideEffects"] for hook in objects["MutatingWebhookConfiguration", "kube-elector"]["webhooks"]} == {
+        "None"}

@@ -21,6 +21,7 @@ from localplane import images
 from tests.helm import charts
 
 WEBHOOK = "kube-elector-webhook"
+CONTROLLER = "kube-elector-controller"
 MWC_PATH = "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations"
 UPGRADED_TAG = "upgraded"  # a second tag of the local images, made in containerd by the upgrade test
 
@@ -172,7 +173,9 @@ def test_server_side_dry_run_of_non_default_values(node_cluster, helm):
             "elector.leaseDuration": "30s", "elector.renewDeadline": "20s", "elector.retryPeriod": "4s",
             "elector.nativeSidecar": False, "elector.port": 5050, "elector.probePort": 5051,
             "elector.resources": {"requests": {"cpu": "20m", "memory": "48Mi"}, "limits": {"memory": "96Mi"}},
-            "elector.manageRoleBindings": False,
+            "controller.replicas": 3, "controller.priorityClassName": "",
+            "controller.resources": {"requests": {"cpu": "50m", "memory": "80Mi"}, "limits": {"memory": "256Mi"}},
+            "controller.tolerations": [{"key": "CriticalAddonsOnly", "operator": "Exists"}],
             "certManager": {"enabled": True, "issuerRef": {"name": "corp-ca", "kind": "ClusterIssuer"}},
             "prometheusRule": {"enabled": True, "labels": {"release": "prometheus"}},
             "podDisruptionBudget": {"enabled": True, "minAvailable": "50%"},
@@ -183,7 +186,9 @@ def test_server_side_dry_run_of_non_default_values(node_cluster, helm):
         assert len(lines) == len(charts.documents(rendered)) and all("(server dry run)" in x for x in lines)
         kinds = {line.split("/")[0] for line in lines}
         assert {"certificate.cert-manager.io", "prometheusrule.monitoring.coreos.com",
-                "mutatingwebhookconfiguration.admissionregistration.k8s.io"} <= kinds, done.stdout
+                "mutatingwebhookconfiguration.admissionregistration.k8s.io",
+                "validatingadmissionpolicy.admissionregistration.k8s.io",
+                "validatingadmissionpolicybinding.admissionregistration.k8s.io"} <= kinds, done.stdout
     finally:
         node_cluster.kubectl("delete", "namespace", namespace, "--wait=false")
         node_cluster.kubectl("delete", "crd", *(c["metadata"]["name"] for c in crds), "--wait=false")
@@ -201,12 +206,14 @@ def _stand_in_crd(group: str, kind: str) -> dict[str, Any]:
 
 def test_install_makes_the_webhook_ready_and_an_opted_in_pod_gets_the_elector(
         release, node_cluster, admin, app_namespace):
-    deployment = admin.get(f"/apis/apps/v1/namespaces/{charts.NAMESPACE}/deployments/{WEBHOOK}").json()
-    assert deployment["status"].get("readyReplicas") == 2
-    assert deployment["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "Helm"
+    for name in (WEBHOOK, CONTROLLER):
+        deployment = admin.get(f"/apis/apps/v1/namespaces/{charts.NAMESPACE}/deployments/{name}").json()
+        assert deployment["status"].get("readyReplicas") == 2, name
+        assert deployment["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "Helm"
     assert all(_ca_bundles(admin)), "the webhook patched no caBundle"
 
-    # An opted-in pod, run on the node: injected, its elector started and leading (the chart's RBAC).
+    # An opted-in pod, run on the node: injected, its elector started and leading (the controller made
+    # its Lease and the Role that lets the pod's ServiceAccount use it).
     reply = admin.post(f"/api/v1/namespaces/{app_namespace}/pods", json=_pod(gated=False))
     assert reply.status_code == 201, reply.text
     pod = reply.json()
@@ -218,6 +225,11 @@ def test_install_makes_the_webhook_ready_and_an_opted_in_pod_gets_the_elector(
            ).status_code != 200 or lease.json()["spec"].get("holderIdentity") != pod["metadata"]["name"]:
         assert time.monotonic() < deadline, f"no Lease held by the pod: {lease.text[:300]}"
         time.sleep(0.2)
+    role = admin.get(f"/apis/rbac.authorization.k8s.io/v1/namespaces/{app_namespace}/roles/"
+                     "kube-elector-lease-helm-test")
+    assert role.status_code == 200 and role.json()["rules"] == [
+        {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["get", "update", "watch"],
+         "resourceNames": ["helm-test"]}], role.text[:300]
     print(f"install: webhook serving {release:.1f} s after `helm install`; an opted-in pod ran with its elector "
           f"and took Lease {app_namespace}/helm-test")
 

@@ -20,7 +20,7 @@ from typing import Any, Callable, Iterator, Optional
 import pytest
 
 from localplane.ports import free_port
-from tests.election.conftest import election_rbac, sa_kubeconfig  # noqa: F401 (fixtures)
+from tests.election.conftest import sa_kubeconfig  # noqa: F401 (fixture)
 from tests.election.electors import get_json
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -16,6 +16,7 @@ import httpx
 import pytest
 import yaml
 
+from controller import rbac
 from localplane.ports import free_port
 from tests.image.conftest import SECURITY, Container, podman, wait_for
 
@@ -135,8 +136,9 @@ def test_leader_follower_and_sigterm_release(
     tmp_path: Path,
 ) -> None:
     """pod-a with a kubeconfig and JSON logs; pod-b in-cluster (the injected sidecar's way: the ServiceAccount
-    directory and KUBERNETES_SERVICE_HOST/PORT) with text logs."""
-    kubeconfig = sa_kubeconfig()
+    directory and KUBERNETES_SERVICE_HOST/PORT) with text logs. The account holds what the controller
+    makes for election `app`: get, update, watch on that one Lease."""
+    kubeconfig = sa_kubeconfig(grant=["app"])
     leader = containers("pod-a", kubeconfig, "--election=app", "--log-format=json")
     wait_for(lambda: (leader.status() or {}).get("is_leader"), 20, "pod-a to lead", leader.logs)
 
@@ -200,17 +202,20 @@ def test_unreachable_api_server_is_logged_and_survived(
 
 def test_yaml_kubeconfig_with_a_tls_client_certificate(
     containers: Callable[..., Container], control_plane: Any, api: httpx.Client, namespace: str,
-    election_rbac: Any, tmp_path: Path,
+    tmp_path: Path,
 ) -> None:
     user = f"image-test-{namespace}"
-    binding = {
-        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
-        "metadata": {"name": "image-test-cert", "namespace": namespace},
-        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "kube-elector-election"},
-        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": user}],
-    }
-    made = api.post(f"/apis/rbac.authorization.k8s.io/v1/namespaces/{namespace}/rolebindings", json=binding)
+    # What the controller makes for an election (controller/rbac.py), bound to a certificate user here.
+    rbac_api = f"/apis/rbac.authorization.k8s.io/v1/namespaces/{namespace}"
+    made = api.post(f"{rbac_api}/roles", json=rbac.role(namespace, "cert", []))
     assert made.status_code == 201, made.text
+    binding = {**rbac.role_binding(namespace, "cert", [], made.json()),
+               "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": user}]}
+    made_binding = api.post(f"{rbac_api}/rolebindings", json=binding)
+    assert made_binding.status_code == 201, made_binding.text
+    lease = api.post(f"/apis/coordination.k8s.io/v1/namespaces/{namespace}/leases",
+                     json=rbac.lease(namespace, "cert", made.json()))
+    assert lease.status_code == 201, lease.text
     config = json.loads(control_plane.client_kubeconfig(f"image-{namespace}", user=user, groups=[]).read_text())
     assert "client-certificate-data" in config["users"][0]["user"]
     kubeconfig = tmp_path / "cert.yaml"

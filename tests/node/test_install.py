@@ -40,7 +40,7 @@ def test_the_local_overlay_swaps_the_images_and_nothing_else(control_plane):
     shipped = _render(REPO / "manifests")
     local = _render(cluster.OVERLAYS / "kube-elector")
     names = images.names()
-    originals = {"ghcr.io/kube-elector/webhook:0.1.0", "ghcr.io/kube-elector/elector:0.1.0"}
+    originals = {"ghcr.io/kube-elector/webhook:0.2.0", "ghcr.io/kube-elector/elector:0.2.0"}
     assert [_without_images(d, originals) for d in shipped] == \
         [_without_images(d, {names.webhook, names.elector}) for d in local]
     text = json.dumps(local)

@@ -1,6 +1,7 @@
 """Operating elections on the real node (issue 12): the Lease survives a rolling update and goes with the
-last pod, through the kubelet's graceful deletion and the real garbage collector; the status view and the
-sidecar's own metrics from a real run."""
+last pod (the controller deletes what it made; the garbage collector would too: the election's Role is
+owned by its pods, its RoleBinding and Lease by the Role); the status view and the sidecar's own metrics
+from a real run."""
 
 from __future__ import annotations
 
@@ -27,8 +28,13 @@ def _lease(api: Any, namespace: str, name: str) -> dict[str, Any] | None:
     return reply.json() if reply.status_code == 200 else None
 
 
-def _owners(lease: dict[str, Any] | None) -> set[str]:
-    return {ref["uid"] for ref in ((lease or {}).get("metadata") or {}).get("ownerReferences") or []}
+def _role(api: Any, namespace: str, election: str) -> dict[str, Any] | None:
+    reply = api.get(f"/apis/rbac.authorization.k8s.io/v1/namespaces/{namespace}/roles/kube-elector-lease-{election}")
+    return reply.json() if reply.status_code == 200 else None
+
+
+def _owners(obj: dict[str, Any] | None) -> set[str]:
+    return {ref["uid"] for ref in ((obj or {}).get("metadata") or {}).get("ownerReferences") or []}
 
 
 def _pod_uids(api: Any, namespace: str, selector: str) -> set[str]:
@@ -72,10 +78,12 @@ class Deletions(threading.Thread):
 def test_a_rolling_update_keeps_the_lease_and_the_status_view_shows_it(node_cluster, node_api, node_namespace):
     apps.deploy_sample_app(node_cluster, node_namespace, replicas=3)
     leader = apps.wait_agreed_leader(node_api, node_namespace, count=3)
-    assert observe.wait_for(lambda: _owners(_lease(node_api, node_namespace, "leader-app"))
+    assert observe.wait_for(lambda: _owners(_role(node_api, node_namespace, "leader-app"))
                             == _pod_uids(node_api, node_namespace, apps.APP_SELECTOR) or None, timeout=20,
-                            message="every pod an owner of the Lease")
-    lease_uid = _lease(node_api, node_namespace, "leader-app")["metadata"]["uid"]
+                            message="every pod an owner of the election's Role")
+    lease = _lease(node_api, node_namespace, "leader-app")
+    lease_uid = lease["metadata"]["uid"]
+    assert _owners(lease) == {_role(node_api, node_namespace, "leader-app")["metadata"]["uid"]}
 
     # the sidecar's own metrics, from inside a pod: its cgroup's limit is the injected 64Mi
     pod = next(p for p in observe.list_pods(node_api, node_namespace, apps.APP_SELECTOR) if p["metadata"]["name"] == leader)
@@ -91,11 +99,11 @@ def test_a_rolling_update_keeps_the_lease_and_the_status_view_shows_it(node_clus
     node_cluster.kubectl("rollout", "status", "deployment/leader-app", "-n", node_namespace, "--timeout=180s",
                          timeout=200)
     apps.wait_agreed_leader(node_api, node_namespace, count=3)
-    # the old pods are gone: the collector pruned their references, the Lease is the same object
-    assert observe.wait_for(lambda: _owners(_lease(node_api, node_namespace, "leader-app"))
+    # the old pods are gone: only the new ones own the Role, the Lease is the same object
+    assert observe.wait_for(lambda: _owners(_role(node_api, node_namespace, "leader-app"))
                             == _pod_uids(node_api, node_namespace, apps.APP_SELECTOR) or None, timeout=30,
-                            message="only the new pods own the Lease",
-                            detail=lambda: str(_lease(node_api, node_namespace, "leader-app")))
+                            message="only the new pods own the Role",
+                            detail=lambda: str(_role(node_api, node_namespace, "leader-app")))
     assert _lease(node_api, node_namespace, "leader-app")["metadata"]["uid"] == lease_uid
 
     events = node_cluster.kubectl("get", "events", "-n", node_namespace, "--field-selector",
@@ -119,8 +127,8 @@ def test_the_last_pod_deleted_takes_the_lease_with_it(node_cluster, node_api, no
                       json=apps.bare_pod(name, command=apps.SLEEP, annotations=election)).raise_for_status()
     leader = apps.wait_agreed_leader(node_api, node_namespace, count=2, selector="elector.dev/election=solo")
     selector = "elector.dev/election=solo"
-    assert observe.wait_for(lambda: len(_owners(_lease(node_api, node_namespace, "solo"))) == 2 or None,
-                            timeout=20, message="both pods own the Lease")
+    assert observe.wait_for(lambda: len(_owners(_role(node_api, node_namespace, "solo"))) == 2 or None,
+                            timeout=20, message="both pods own the election's Role")
     watch = Deletions(node_cluster.plane.client(), node_namespace)
     watch.start()
     watch.ready.wait(10)
@@ -128,9 +136,9 @@ def test_the_last_pod_deleted_takes_the_lease_with_it(node_cluster, node_api, no
     first, last = leader, ({"solo-a", "solo-b"} - {leader}).pop()  # the leader goes first: a handover
     node_api.delete(f"/api/v1/namespaces/{node_namespace}/pods/{first}").raise_for_status()
     assert observe.wait_for(lambda: ("pod", first) in watch.deleted or None, timeout=30, message=f"{first} gone")
-    assert observe.wait_for(lambda: _owners(_lease(node_api, node_namespace, "solo"))
+    assert observe.wait_for(lambda: _owners(_role(node_api, node_namespace, "solo"))
                             == _pod_uids(node_api, node_namespace, selector) or None, timeout=10,
-                            message="the gone pod's reference pruned")
+                            message="the gone pod no longer owns the Role")
     apps.wait_agreed_leader(node_api, node_namespace, count=1, selector=selector)
     time.sleep(2)
     assert ("lease", "solo") not in watch.deleted and _lease(node_api, node_namespace, "solo") is not None

@@ -2,6 +2,7 @@
 
 import base64
 import json
+import socket
 
 import jsonpatch
 import pytest
@@ -12,21 +13,16 @@ from webhook import app, settings
 
 
 @pytest.fixture
-def bindings():
-    return []
-
-
-@pytest.fixture
-def client(bindings):
+def client():
     cfg = settings.Settings(max_body_bytes=64 * 1024)
-    return TestClient(app.create_app(cfg, ensure_binding=bindings.append))
+    return TestClient(app.create_app(cfg))
 
 
 def post(client, body, path="/mutate"):
     return client.post(path, content=body, headers={"Content-Type": "application/json"})
 
 
-def test_opted_in_pod_gets_a_patch_that_applies_to_the_original(client, bindings):
+def test_opted_in_pod_gets_a_patch_that_applies_to_the_original(client):
     original = pod()
     r = post(client, review(original, uid="abc-1"))
     assert r.status_code == 200
@@ -34,13 +30,30 @@ def test_opted_in_pod_gets_a_patch_that_applies_to_the_original(client, bindings
     assert resp["uid"] == "abc-1" and resp["allowed"] is True and resp["patchType"] == "JSONPatch"
     patched = jsonpatch.apply_patch(original, json.loads(base64.b64decode(resp["patch"])))
     assert patched["spec"]["initContainers"][0]["name"] == "elector"
-    assert [(b.namespace, b.service_account) for b in bindings] == [("shop", "web")]
 
 
-def test_dry_run_has_no_side_effect(client, bindings):
-    r = post(client, review(pod(), dry_run=True))
-    assert r.json()["response"]["patch"]
-    assert bindings == []
+FORGED = pod(**{"metadata.namespace": "victim", "spec.serviceAccountName": "thief",
+                "metadata.annotations": {"elector.dev/inject": "true", "elector.dev/leader-label": "true",
+                                         "elector.dev/leader-service": "x"}})
+
+
+@pytest.mark.parametrize("dry_run", [False, True])
+def test_an_admission_opens_no_connection(client, monkeypatch, dry_run):
+    """The webhook writes nothing: answering even a forged review (any caller can POST one) is
+    pure computation. Any connection attempt, to the API server or anywhere, fails the test."""
+    tried = []
+
+    def refuse(*args, **kwargs):
+        tried.append(args[1:] if args else kwargs)
+        raise OSError("the webhook must not connect anywhere during an admission")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket.socket, "connect_ex", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    monkeypatch.setattr(socket, "getaddrinfo", refuse)
+    r = post(client, review(FORGED, namespace="victim", dry_run=dry_run))
+    assert r.status_code == 200 and r.json()["response"]["allowed"] and r.json()["response"]["patch"]
+    assert tried == []
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,7 @@ import jsonpatch
 from hypothesis import given, settings as hsettings, strategies as st
 
 from tests.webhook.pods import pod
-from webhook import admission, inject, options, settings
+from webhook import admission, inject, settings
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.text(max_size=5),

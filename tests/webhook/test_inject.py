@@ -1,3 +1,5 @@
+import dataclasses
+
 import jsonpatch
 import pytest
 
@@ -32,7 +34,7 @@ def test_opted_in_pod_gets_native_sidecar_first_and_app_env():
     assert "ELECTOR_PATH" in env_of(init[1])  # init containers that follow the sidecar get it too
     assert result.pod["metadata"]["annotations"]["elector.dev/injected"] == settings.VERSION
     assert result.pod["metadata"]["labels"]["elector.dev/election"] == "web"
-    assert result.service_account == "web"
+    assert result.election == "web"
 
 
 def test_sidecar_is_hardened_and_identifies_itself_through_the_downward_api():
@@ -177,27 +179,58 @@ def test_election_name(meta, expected):
     assert options.election_name({"metadata": meta}) == expected
 
 
-def test_leader_service_annotation_passes_the_service_the_pod_ip_and_asks_for_its_role():
-    result = mutate(pod(**{"metadata.annotations": {"elector.dev/inject": "true",
-                                                    "elector.dev/leader-service": "web-leader"}}))
-    c = elector_of(result.pod)
-    assert "--leader-service=web-leader" in c["args"]
-    ip = next(e for e in c["env"] if e["name"] == "POD_IP")
-    assert ip["valueFrom"]["fieldRef"]["fieldPath"] == "status.podIP"
-    assert result.roles == ("leader-service", "rollout")
-    plain = mutate(pod())
-    assert plain.roles == ("rollout",) and "POD_IP" not in env_of(elector_of(plain.pod))
+BASE_ARGS = ["--election=web", "--election-namespace=shop", "--http=localhost:4040", "--probe-address=0.0.0.0:4041",
+             "--lease-duration=15s", "--renew-deadline=10s", "--retry-period=2s"]
 
 
-def test_leader_label_annotation_turns_the_label_on_and_asks_for_its_role():
-    result = mutate(pod(**{"metadata.annotations": {"elector.dev/inject": "true", "elector.dev/leader-label": "true"}}))
-    assert "--leader-label=true" in elector_of(result.pod)["args"] and result.roles == ("leader-label", "rollout")
+def feature_pod(**notes):
+    """The fixture pod, opted in, with these `elector.dev/<key>` annotations (`_` in a key is `-`)."""
+    return pod(**{"metadata.annotations": {"elector.dev/inject": "true",
+                                           **{f"elector.dev/{k.replace('_', '-')}": v for k, v in notes.items()}}})
+
+
+@pytest.mark.parametrize("notes", [
+    {"leader_service": "web-leader"},
+    {"leader_label": "true"},
+    {"rollout_aware": "false"},
+    {"rollout_aware": "true"},
+    {"leader_service": "web-leader", "leader_label": "true", "rollout_aware": "false"},
+])
+def test_feature_annotations_give_the_sidecar_no_flag_and_no_pod_ip(notes):
+    """The kube-elector controller reads these annotations from the pod itself; the elector only elects."""
+    c = elector_of(mutate(feature_pod(**notes)).pod)
+    assert c["args"] == BASE_ARGS
+    assert [e["name"] for e in c["env"]] == ["ELECTOR_LOG_FORMAT", "POD_NAME", "POD_NAMESPACE", "POD_UID"]
+    assert elector_of(mutate(feature_pod()).pod) == c  # the same sidecar as a pod without them
+
+
+def test_feature_annotations_are_kept_on_the_pod_for_the_controller():
+    notes = {"leader_service": "web-leader", "leader_label": "true", "rollout_aware": "false"}
+    stored = mutate(feature_pod(**notes)).pod["metadata"]["annotations"]
+    assert {k: stored[k] for k in ("elector.dev/leader-service", "elector.dev/leader-label",
+                                   "elector.dev/rollout-aware")} == {"elector.dev/leader-service": "web-leader",
+                                                                     "elector.dev/leader-label": "true",
+                                                                     "elector.dev/rollout-aware": "false"}
+
+
+def test_every_timing_the_pod_sets_is_an_arg_of_the_sidecar():
+    notes = {"port": "5050", "lease_duration": "20s", "renew_deadline": "12s", "retry_period": "3s",
+             "release_timeout": "7s", "election": "batch"}
+    c = elector_of(mutate(feature_pod(**notes), namespace="jobs").pod)
+    assert c["args"] == ["--election=batch", "--election-namespace=jobs", "--http=localhost:5050",
+                         "--probe-address=0.0.0.0:5051", "--lease-duration=20s", "--renew-deadline=12s",
+                         "--retry-period=3s", "--release-timeout=7s"]
+
+
+def test_the_result_names_no_account_and_no_roles():
+    """What the webhook returns is the pod only: nothing to grant, so nothing for anyone to act on."""
+    fields = {f.name for f in dataclasses.fields(inject.Result)}
+    assert fields == {"pod", "decision", "election", "warnings"}
 
 
 def rollout_pod(value=None):
     """The fixture pod, opted in, with `elector.dev/rollout-aware: value` unless value is None."""
-    notes = {"elector.dev/inject": "true"} | ({"elector.dev/rollout-aware": value} if value is not None else {})
-    return pod(**{"metadata.annotations": notes})
+    return feature_pod(**({"rollout_aware": value} if value is not None else {}))
 
 
 @pytest.mark.parametrize(("value", "aware"), [(None, True), ("true", True), ("false", False)])
@@ -205,21 +238,20 @@ def test_rollout_aware_annotation_is_read_with_true_as_default(value, aware):
     assert options.read(rollout_pod(value), SETTINGS).rollout_aware is aware
 
 
-def test_rollout_awareness_is_on_by_default_with_no_arg_and_its_role():
-    result = mutate(rollout_pod())
-    assert elector_of(result.pod)["args"] == [  # as before the feature: the elector's default is on
-        "--election=web", "--election-namespace=shop", "--http=localhost:4040", "--probe-address=0.0.0.0:4041",
-        "--lease-duration=15s", "--renew-deadline=10s", "--retry-period=2s",
-    ]
-    assert result.roles == ("rollout",)
-    assert elector_of(mutate(rollout_pod("true")).pod)["args"] == elector_of(result.pod)["args"]
+@pytest.mark.parametrize(("notes", "service", "label"), [
+    ({}, None, False),
+    ({"leader_service": "web-leader"}, "web-leader", False),
+    ({"leader_label": "true"}, None, True),
+    ({"leader_label": "false"}, None, False),
+])
+def test_routing_annotations_are_read(notes, service, label):
+    opts = options.read(feature_pod(**notes), SETTINGS)
+    assert (opts.leader_service, opts.leader_label) == (service, label)
 
 
-def test_opting_out_of_rollout_awareness_passes_the_flag_and_asks_for_no_role():
-    result = mutate(rollout_pod("false"))
-    args = elector_of(result.pod)["args"]
-    assert args[-1] == "--rollout-aware=false" and args[:-1] == elector_of(mutate(rollout_pod()).pod)["args"]
-    assert result.roles == ()
+@pytest.mark.parametrize("key", ["elector.dev/leader-service", "elector.dev/leader-label", "elector.dev/rollout-aware"])
+def test_the_help_of_a_controller_annotation_says_the_controller_does_it(key):
+    assert "kube-elector controller" in options.KNOWN[key]
 
 
 @pytest.mark.parametrize("annotation, value", [

@@ -1,53 +1,36 @@
-"""The RoleBindings the webhook makes for an injected pod's ServiceAccount, against a recording Api."""
+"""The webhook's only API use, its caBundle (the TLS Secret is tls.SelfManagedSource's), against a recording Api."""
 
-import pytest
+import base64
 
 from webhook import kube
-from webhook.handler import Binding
 
 
 class RecordingApi:
-    def __init__(self, status=201):
+    def __init__(self, answer=None):
         self.sent = []
-        self.status = status
+        self.answer = answer
 
-    def call(self, method, path, body=None, **_):
-        self.sent.append((method, path, body))
-        if self.status != 201:
-            raise kube.KubeError(self.status, "refused")
-
-
-def made(roles, api=None):
-    api = api or RecordingApi()
-    kube.RoleBindings(api, "kube-elector-election").ensure(Binding("shop", "web", roles))
-    return {body["metadata"]["name"]: body["roleRef"]["name"] for _, _, body in api.sent}
+    def call(self, method, path, body=None, **kwargs):
+        self.sent.append((method, path, body, kwargs.get("content_type")))
+        return self.answer
 
 
-def test_the_rollout_role_is_bound_as_its_own_rolebinding():
-    assert made(("rollout",)) == {"kube-elector-web": "kube-elector-election",
-                                  "kube-elector-web-rollout": "kube-elector-rollout"}
+MWC = "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/kube-elector"
 
 
-def test_an_opted_out_pod_gets_the_election_binding_only():
-    assert made(()) == {"kube-elector-web": "kube-elector-election"}
+def test_ca_bundles_are_read_as_pem_text_one_per_webhook():
+    pem = "-----BEGIN CERTIFICATE-----\nabc\n-----END CERTIFICATE-----\n"
+    api = RecordingApi({"webhooks": [{"clientConfig": {"caBundle": base64.b64encode(pem.encode()).decode()}},
+                                     {"clientConfig": {"url": "https://x"}}]})
+    assert kube.ca_bundles(api, "kube-elector") == [pem, None]
+    assert api.sent == [("GET", MWC, None, None)]
 
 
-def test_the_rollout_rolebinding_body():
-    body = kube.role_binding(Binding("shop", "web"), "kube-elector-rollout", suffix="rollout")
-    assert body == {
-        "apiVersion": "rbac.authorization.k8s.io/v1",
-        "kind": "RoleBinding",
-        "metadata": {"name": "kube-elector-web-rollout", "namespace": "shop",
-                     "labels": {"app.kubernetes.io/managed-by": "kube-elector"}},
-        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "kube-elector-rollout"},
-        "subjects": [{"kind": "ServiceAccount", "name": "web", "namespace": "shop"}],
-    }
-
-
-@pytest.mark.parametrize(("status", "again"), [(409, 0), (403, 2)])
-def test_a_binding_is_asked_for_again_only_when_it_failed(status, again):
-    api = RecordingApi(status)
-    bindings = kube.RoleBindings(api, "kube-elector-election")
-    bindings.ensure(Binding("shop", "web", ("rollout",)))
-    bindings.ensure(Binding("shop", "web", ("rollout",)))
-    assert len(api.sent) == 2 + again  # 409: it exists, done; 403: tried again on the next pod
+def test_the_ca_bundle_patch_touches_only_the_ca_bundles_of_our_configuration():
+    api = RecordingApi()
+    kube.patch_ca_bundles(api, "kube-elector", b"PEM", 2)
+    encoded = base64.b64encode(b"PEM").decode()
+    assert api.sent == [("PATCH", MWC, [
+        {"op": "add", "path": "/webhooks/0/clientConfig/caBundle", "value": encoded},
+        {"op": "add", "path": "/webhooks/1/clientConfig/caBundle", "value": encoded},
+    ], "application/json-patch+json")]

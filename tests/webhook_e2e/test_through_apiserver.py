@@ -83,9 +83,6 @@ def test_deployment_pods_get_the_sidecar_in_a_restricted_namespace(webhook, api,
         assert env["ELECTOR_SSE_URL"] == "http://localhost:4040/sse"
         assert env["MODE"] == "prod"
         assert pod["metadata"]["labels"]["elector.dev/election"] == "shop"
-    # The webhook granted the pods' ServiceAccount its election rights (after the response).
-    wait_for(lambda: api.get(f"/apis/rbac.authorization.k8s.io/v1/namespaces/{namespace}/rolebindings/kube-elector-default"
-                             ).status_code == 200, "the RoleBinding")
 
 
 def test_pod_that_does_not_opt_in_never_reaches_the_webhook(webhook, api, namespace):
@@ -127,32 +124,28 @@ def test_injecting_twice_changes_nothing(webhook, api, namespace):
     assert second["spec"]["volumes"] == first["spec"]["volumes"]
 
 
-def test_rolebinding_only_when_not_dry_run(webhook, api, namespace):
+def test_an_injected_pod_makes_the_webhook_write_nothing(webhook, api, namespace):
+    """Real pods (not dry run) with every controller feature: the webhook answers with a patch and creates
+    no RoleBinding, Role, Lease or EndpointSlice; the controller (not running here) does that work."""
     api.post(f"/api/v1/namespaces/{namespace}/serviceaccounts", json={"metadata": {"name": "robot"}}).raise_for_status()
-    path = f"/apis/rbac.authorization.k8s.io/v1/namespaces/{namespace}/rolebindings/kube-elector-robot"
-    sent = pod_manifest("robot", annotations={"elector.dev/inject": "true"}, serviceAccountName="robot")
-    api.post(f"/api/v1/namespaces/{namespace}/pods", params={"dryRun": "All"}, json=sent).raise_for_status()
-    time.sleep(1.0)
-    assert api.get(path).status_code == 404
-    api.post(f"/api/v1/namespaces/{namespace}/pods", json=sent).raise_for_status()
-    binding = wait_for(lambda: api.get(path).json() if api.get(path).status_code == 200 else None, "RoleBinding")
-    assert binding["roleRef"]["name"] == "kube-elector-election"
-    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "robot", "namespace": namespace}]
-    rollout = wait_for(lambda: api.get(path + "-rollout").json() if api.get(path + "-rollout").status_code == 200
-                       else None, "rollout RoleBinding (bound by default)")
-    assert rollout["roleRef"]["name"] == "kube-elector-rollout" and rollout["subjects"] == binding["subjects"]
-
-
-def test_opting_out_of_rollout_awareness_skips_its_rolebinding(webhook, api, namespace):
-    api.post(f"/api/v1/namespaces/{namespace}/serviceaccounts", json={"metadata": {"name": "steady"}}).raise_for_status()
-    path = f"/apis/rbac.authorization.k8s.io/v1/namespaces/{namespace}/rolebindings/kube-elector-steady"
-    sent = pod_manifest("steady", annotations={"elector.dev/inject": "true", "elector.dev/rollout-aware": "false"},
-                        serviceAccountName="steady")
-    stored = api.post(f"/api/v1/namespaces/{namespace}/pods", json=sent).raise_for_status().json()
-    assert "--rollout-aware=false" in by_name(stored["spec"]["initContainers"])["elector"]["args"]
-    wait_for(lambda: api.get(path).status_code == 200, "the election RoleBinding")
-    time.sleep(1.0)  # the bindings are made together, after the answer: the rollout one would be there
-    assert api.get(path + "-rollout").status_code == 404
+    notes = {"elector.dev/inject": "true", "elector.dev/leader-label": "true",
+             "elector.dev/leader-service": "robot-leader", "elector.dev/rollout-aware": "false"}
+    before = admissions(webhook).get("injected", 0)
+    for name, extra in (("robot", {}), ("robot-defaults", {"elector.dev/rollout-aware": "true"})):
+        sent = pod_manifest(name, annotations={**notes, **extra}, serviceAccountName="robot")
+        stored = api.post(f"/api/v1/namespaces/{namespace}/pods", json=sent).raise_for_status().json()
+        elector = by_name(stored["spec"]["initContainers"])["elector"]
+        assert not [a for a in elector["args"] if a.startswith(("--leader-", "--rollout-aware"))], elector["args"]
+        assert "POD_IP" not in {e["name"] for e in elector["env"]}
+        assert stored["metadata"]["annotations"]["elector.dev/leader-service"] == "robot-leader"  # for the controller
+    assert admissions(webhook)["injected"] == before + 2
+    time.sleep(1.0)  # 0.1 wrote its RoleBindings after the answer: they would be there by now
+    for path in ("/apis/rbac.authorization.k8s.io/v1/namespaces/{}/rolebindings",
+                 "/apis/rbac.authorization.k8s.io/v1/namespaces/{}/roles",
+                 "/apis/coordination.k8s.io/v1/namespaces/{}/leases",
+                 "/apis/discovery.k8s.io/v1/namespaces/{}/endpointslices"):
+        items = api.get(path.format(namespace)).raise_for_status().json()["items"]
+        assert items == [], (path, [i["metadata"]["name"] for i in items])
 
 
 def test_namespace_label_opts_pods_in_and_the_annotation_opts_out(webhook, api, namespace):

@@ -2,7 +2,7 @@
 
 Run by rootfs.py in the image's build stage (no network, no API server there) so that the elector goes
 through its real paths while its imports are traced: Lease GET/POST/PUT with resourceVersion conflicts, a
-Lease watch (chunked), the Pod PATCH of --leader-label, and an app health URL. Not a test double for
+Lease watch (chunked), and an app health URL. Not a test double for
 behaviour: tests run against a real kube-apiserver.
 
     python fake_api.py PORTFILE     # listens on 127.0.0.1:0, writes the port to PORTFILE, serves forever
@@ -17,7 +17,6 @@ import threading
 import time
 
 LEASE = re.compile(r"^/apis/coordination\.k8s\.io/v1/namespaces/([^/]+)/leases(?:/([^/?]+))?(?:\?(.*))?$")
-POD = re.compile(r"^/api/v1/namespaces/([^/]+)/pods/([^/?]+)$")
 
 leases: dict[tuple[str, str], dict] = {}
 version = [0]
@@ -123,11 +122,6 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 return
             stored = self._stored(namespace, name, obj)
         self._send(200, stored)
-
-    def do_PATCH(self) -> None:  # noqa: N802
-        match = POD.match(self.path)
-        self._body()
-        self._send(200, {"metadata": {"name": match.group(2)}}) if match else self._send(404, {})
 
 
 def main() -> None:

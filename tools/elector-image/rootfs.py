@@ -233,7 +233,7 @@ def trace(venv: Path, work: Path) -> set[str]:
         # leader and follower, every option that changes what runs
         fast = ["--lease-duration=2s", "--renew-deadline=1500ms", "--retry-period=300ms"]
         procs, ports = [], []
-        for pod, extra in (("lead", ["--log-format=json", "--leader-label", "--release-timeout=1s",
+        for pod, extra in (("lead", ["--log-format=json", "--release-timeout=1s",
                                      f"--app-health-url=http://127.0.0.1:{api}/healthz",
                                      f"--metrics-address=127.0.0.1:{free_port()}"]),
                            ("follow", ["--log-format=text", "--log-level=debug"])):

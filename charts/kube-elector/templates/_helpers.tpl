@@ -7,6 +7,10 @@ cluster anyway. Only the namespace is the release's.
 {{/* The webhook's name: Deployment, Service, ServiceAccount, its RBAC, its pods' label. */}}
 {{- define "kube-elector.webhook" -}}kube-elector-webhook{{- end }}
 
+{{/* The controller's name: Deployment, ServiceAccount, ClusterRole, its pods' label; the policies'
+username (validatingadmissionpolicy.yaml) names its ServiceAccount. */}}
+{{- define "kube-elector.controller" -}}kube-elector-controller{{- end }}
+
 {{/*
 metadata: name, namespace (namespaced), labels and annotations of every object.
 Arguments: root (the chart's context), name, namespaced (bool), app (the app.kubernetes.io/name

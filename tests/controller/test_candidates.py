@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from elector import candidates
+from controller import candidates
 
 
 def pod(name: str, *, created: str, owner: tuple[str, str] | None = ("ReplicaSet", "web-aaa"),
