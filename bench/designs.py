@@ -53,14 +53,13 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Any, Callable, Iterator, Optional
-from unittest import mock
+from typing import Any, Callable, Optional
 
-from bench import common
+from bench import common, elector_apiload
 from bench import leader_service as routing_bench
 from bench import rollouts as rollouts_bench
 from demo import observe, rollouts, routing
-from localplane import binaries, cluster, images, plane as plane_, release
+from localplane import binaries, cluster, images, release
 
 DESIGNS = {"0.1": "0.1: electors with the rights (webhook RoleBindings)",
            "0.2": "0.2: the controller holds the rights"}
@@ -95,24 +94,14 @@ def delete_namespaces(running: cluster.Cluster, names: list[str]) -> None:
         running.kubectl("delete", "namespace", *names, "--ignore-not-found", "--wait=true", timeout=300)
 
 
-@contextlib.contextmanager
-def audited(policy_groups: list[str], work: Path) -> Iterator[Path]:
-    """kube-apiserver with an audit log of the requests of these groups (Metadata level): ControlPlane.start
-    wrapped for the duration of Cluster.start."""
+def audit_flags(policy_groups: list[str], work: Path) -> tuple[list[str], Path]:
+    """kube-apiserver flags for an audit log of the requests of these groups (Metadata level), and the log."""
     work.mkdir(parents=True, exist_ok=True)
     policy, log = work / "audit-policy.yaml", work / "audit.log"
     policy.write_text("apiVersion: audit.k8s.io/v1\nkind: Policy\nomitStages: [\"RequestReceived\"]\nrules:\n"
                       f"  - level: Metadata\n    userGroups: {json.dumps(policy_groups)}\n  - level: None\n")
-    flags = [f"--audit-policy-file={policy}", f"--audit-log-path={log}", "--audit-log-format=json",
-             "--audit-log-maxsize=0"]
-    original = plane_.ControlPlane.start.__func__  # type: ignore[attr-defined]
-
-    def start(cls: Any, *args: Any, **kwargs: Any) -> Any:
-        kwargs["apiserver_args"] = [*kwargs.get("apiserver_args", ()), *flags]
-        return original(cls, *args, **kwargs)
-
-    with mock.patch.object(plane_.ControlPlane, "start", classmethod(start)):
-        yield log
+    return [f"--audit-policy-file={policy}", f"--audit-log-path={log}", "--audit-log-format=json",
+            "--audit-log-maxsize=0"], log
 
 
 # ------------------------------------------------------------------ workloads
@@ -302,16 +291,8 @@ def wide_rollout(running: cluster.Cluster, api: Any, namespace: str, replicas: i
 
 
 def requests_in(log: Path, start: float, end: float) -> list[dict[str, Any]]:
-    """Audit events in [start, end): ResponseComplete, or ResponseStarted for a watch (its opening)."""
-    out = []
-    for line in log.read_text().splitlines():
-        event = json.loads(line)
-        if event["stage"] != ("ResponseStarted" if event["verb"] == "watch" else "ResponseComplete"):
-            continue
-        when = datetime.datetime.fromisoformat(event["requestReceivedTimestamp"].replace("Z", "+00:00")).timestamp()
-        if start <= when < end:
-            out.append(event)
-    return out
+    """Audit events of the requests received in [start, end)."""
+    return [event for when, event in elector_apiload.audit_requests(log) if start <= when < end]
 
 
 PARTS = ("load", "start", "roll", "svc", "wide")  # a block's namespaces: designs-<block>-<part>
@@ -392,8 +373,8 @@ def run(args: Any) -> list[Block]:
     sequence = order(args.blocks)
     groups = [f"system:serviceaccounts:designs-{n}-{part}" for n in range(len(sequence)) for part in PARTS]
     groups.append(f"system:serviceaccounts:{KE}")
-    with audited(groups, work / "cluster") as audit_log:
-        running = cluster.Cluster.start(work / "cluster")
+    flags, audit_log = audit_flags(groups, work / "audit")
+    running = cluster.Cluster.start(work / "cluster", apiserver_args=flags)
     blocks: list[Block] = []
     try:
         old_overlay = release.overlay(running, work / "release-0.1")

@@ -14,6 +14,7 @@ import json
 import tempfile
 import time
 from pathlib import Path
+from typing import Any, Iterator
 
 from bench import common, elections
 
@@ -37,16 +38,18 @@ def audit_flags(workdir: Path) -> tuple[list[str], Path]:
     return [f"--audit-policy-file={policy}", f"--audit-log-path={log}", "--audit-log-format=json"], log
 
 
-def requests_by(log: Path) -> list[tuple[float, str, str]]:
-    """(wall time, user, verb) per request: ResponseComplete, or ResponseStarted for a watch (its opening)."""
-    out = []
+def audit_requests(log: Path) -> Iterator[tuple[float, dict[str, Any]]]:
+    """(wall time, audit event) per request: ResponseComplete, or ResponseStarted for a watch (its opening)."""
     for line in log.read_text().splitlines():
         event = json.loads(line)
         if event["stage"] != ("ResponseStarted" if event["verb"] == "watch" else "ResponseComplete"):
             continue
-        when = datetime.datetime.fromisoformat(event["requestReceivedTimestamp"].replace("Z", "+00:00")).timestamp()
-        out.append((when, event["user"]["username"].rsplit(":", 1)[-1], event["verb"]))
-    return out
+        yield datetime.datetime.fromisoformat(event["requestReceivedTimestamp"].replace("Z", "+00:00")).timestamp(), event
+
+
+def requests_by(log: Path) -> list[tuple[float, str, str]]:
+    """(wall time, user, verb) per request."""
+    return [(when, event["user"]["username"].rsplit(":", 1)[-1], event["verb"]) for when, event in audit_requests(log)]
 
 
 def main() -> None:

@@ -64,6 +64,9 @@ class Informer:
                 while not self._stop.is_set():
                     version = self._watch(version)
             except KubeError as exc:
+                if exc.status == 410:  # our version is too old for the server's watch cache: list again, now
+                    log.debug("watch expired", extra={"event": "informer_relist", "kind": self.kind})
+                    continue
                 failures += 1
                 delay = min(30.0, 0.5 * 2 ** min(failures, 6)) * (1 + random.random() / 2)
                 log.warning("list/watch failed", extra={"event": "informer_failed", "kind": self.kind,

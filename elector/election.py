@@ -191,6 +191,7 @@ class LeaderElector:
                 logger.info("not releasing: the Lease is held by someone else",
                             extra={"fields": {"holder": obs.record.holder_identity}})
                 return False
+            self._succession.update(obs)  # the freshest hint, should our watch lag (a release may come at once)
             if successor is None:
                 successor = self._succession.successor(self._seen.passed_over(self.clock.now()))
             rec = record.released(obs.record, now=self.clock.wall(), successor=successor)

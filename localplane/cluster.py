@@ -13,6 +13,7 @@ from __future__ import annotations
 import atexit
 import subprocess
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +42,7 @@ class Cluster:
 
     @classmethod
     def start(cls, workdir: Path, *, with_node: bool = True, bins: binaries_.Binaries | None = None,
-              timeout: float = 120.0, machine_wait: float = 1800.0) -> Cluster:
+              timeout: float = 120.0, machine_wait: float = 1800.0, apiserver_args: Sequence[str] = ()) -> Cluster:
         """Start the plane, then (with_node) the network, containerd + kubelet, and import the images.
 
         With a node, first waits (up to machine_wait s) for another local node on this machine to stop.
@@ -57,7 +58,8 @@ class Cluster:
             lock.acquire(timeout=machine_wait)
         started = time.monotonic()
         try:
-            the_plane = plane.ControlPlane.start(workdir, bins=bins, timeout=timeout, scheduler=with_node)
+            the_plane = plane.ControlPlane.start(workdir, bins=bins, timeout=timeout, scheduler=with_node,
+                                                 apiserver_args=apiserver_args)
         except BaseException:
             lock.release()
             raise

@@ -44,7 +44,8 @@ def test_a_release_names_the_controllers_next_leader_which_takes_over_alone(cont
     checker.start()
     first.signal(signal.SIGTERM)
     assert first.proc.wait(10) == 0
-    assert wait_for(lambda: [p.pod for p in leaders(procs)] == [expected], 5), [p.logs() for p in procs]
+    assert wait_for(lambda: [p.pod for p in leaders(procs)] == [expected], 5), (
+        released(first), [p.logs()[-4000:] for p in procs], controller.logs()[-3000:])
     checker.stop()
     assert checker.overlaps == []
     lease = get_lease(api, namespace)

@@ -46,7 +46,7 @@ async def test_metrics_endpoint_parses_with_the_prometheus_parser(tmp_path):
                        ("python_info", "gauge"), ("python_gc_collections", "counter"),
                        ("python_gc_objects_collected", "counter"), ("rest_client_requests", "counter"),
                        ("rest_client_request_duration_seconds", "histogram"),
-                       ("leader_election_master_status", "gauge"), ("elector_events", "counter"),
+                       ("leader_election_master_status", "gauge"),
                        ("elector_sse_subscribers", "gauge")]:
         assert kinds.get(name) == kind, (name, kinds.get(name))
 
