@@ -5,7 +5,8 @@ has no API client at all. The webhook never writes anything else: an admission r
 unauthenticated, so it must not cause a write (docs/security.md). RBAC for the elections is the
 kube-elector controller's (controller/).
 
-Bodies are plain dicts (never typed models); errors become `KubeError` with the HTTP status.
+Bodies are plain dicts (never typed models); errors become `KubeError` with the HTTP status. The
+controller builds on `Api` (controller/kube.py: reads that may find nothing, deletes, patches, watches).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import base64
 import json
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
@@ -36,23 +38,36 @@ def connect(kubeconfig: Path | None) -> client.ApiClient:
 
 
 class Api:
-    def __init__(self, api: client.ApiClient) -> None:
-        self._api = api
+    """Plain-dict calls through the client's connection handling (config, TLS, token refresh)."""
 
-    def call(self, method: str, path: str, body: Any = None, *, content_type: str = "application/json") -> Any:
-        """The decoded JSON answer; KubeError on any non-2xx status or connection failure."""
+    def __init__(self, api: client.ApiClient, *, timeout: float = 10.0) -> None:
+        self._api = api
+        self._timeout = timeout
+
+    def _send(self, method: str, path: str, body: Any, content_type: str, timeout: Any) -> Any:
+        """The client's raw response (its body not read); KubeError when no answer came."""
         try:
             request = self._api.param_serialize(
                 method, path, header_params={"Content-Type": content_type, "Accept": "application/json"},
                 body=body, auth_settings=["BearerToken"],
             )
-            response = self._api.call_api(*request, _request_timeout=10)
-            response.read()
+            return self._api.call_api(*request, _request_timeout=timeout)
         except ApiException as exc:
             raise KubeError(exc.status or 0, f"{method} {path}: {exc.status} {exc.reason}") from None
         except Exception as exc:  # urllib3 connection errors and the like
             raise KubeError(0, f"{method} {path}: {exc}") from None
-        text = response.data.decode(errors="replace") if response.data else ""
+
+    def call(self, method: str, path: str, body: Any = None, *, content_type: str = "application/json",
+             query: dict[str, str] | None = None) -> Any:
+        """The decoded JSON answer; KubeError on any non-2xx status or connection failure."""
+        if query:
+            path += "?" + urlencode(query)
+        response = self._send(method, path, body, content_type, self._timeout)
+        try:
+            data = response.read()
+        except Exception as exc:
+            raise KubeError(0, f"{method} {path}: {exc}") from None
+        text = data.decode(errors="replace") if data else ""
         if not 200 <= response.status < 300:
             raise KubeError(response.status, f"{method} {path}: {response.status} {text[:500]}")
         return json.loads(text) if text else None
