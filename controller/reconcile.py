@@ -17,14 +17,15 @@ from controller import rbac, routing, succession
 from controller.kube import Api, KubeError, path
 from controller.observed import Seen
 from elector import events
+from webhook import options
 from elector import lock as locks
 
 __all__ = ["Cached", "Election", "LEADER_LABEL", "LEADER_LABEL_OPTION", "LEADER_SERVICE_OPTION"]
 
 log = logging.getLogger("kube_elector.controller")
 LEADER_LABEL = "elector.dev/leader"
-LEADER_LABEL_OPTION = "elector.dev/leader-label"
-LEADER_SERVICE_OPTION = "elector.dev/leader-service"
+LEADER_LABEL_OPTION = options.LEADER_LABEL  # the pod annotations that ask for them (webhook/options.py)
+LEADER_SERVICE_OPTION = options.LEADER_SERVICE
 LEASES, RBAC, SLICES, EVENTS = "coordination.k8s.io/v1", "rbac.authorization.k8s.io/v1", "discovery.k8s.io/v1", \
     "events.k8s.io/v1"
 Obj = dict[str, Any]

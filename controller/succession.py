@@ -17,14 +17,16 @@ import dataclasses
 from typing import Any, Collection, Iterable, Mapping, Optional
 
 from controller import candidates
+from elector import leaselock
+from webhook import options
 
-__all__ = ["Hints", "hints_for", "annotation_patch", "NEXT_LEADER", "HAND_OVER_TO", "SUCCESSOR", "HOLDER_UID"]
+__all__ = ["Hints", "hints_for", "annotation_patch", "NEXT_LEADER", "HAND_OVER_TO", "SUCCESSOR"]
 
-NEXT_LEADER = "elector.dev/next-leader"
-HAND_OVER_TO = "elector.dev/hand-over-to"
-SUCCESSOR = "elector.dev/successor"
-HOLDER_UID = "elector.dev/holder-uid"
-ROLLOUT_AWARE = "elector.dev/rollout-aware"
+# The Lease annotations the electors read and write (elector/leaselock.py), and the pod's opt-out.
+NEXT_LEADER = leaselock.NEXT_LEADER_ANNOTATION
+HAND_OVER_TO = leaselock.HAND_OVER_TO_ANNOTATION
+SUCCESSOR = leaselock.SUCCESSOR_ANNOTATION
+ROLLOUT_AWARE = options.ROLLOUT_AWARE
 
 
 @dataclasses.dataclass(frozen=True)
