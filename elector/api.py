@@ -13,7 +13,7 @@ from elector import election
 from elector import httpserver
 from elector import metrics as metricses
 from elector import procmetrics
-from elector import settings
+from elector import timings
 from elector import status
 
 __all__ = ["Api"]
@@ -63,7 +63,7 @@ class Api:
         body = self._current()
         if "wait" in request.query:
             try:
-                wait = min(settings.parse_duration(request.query["wait"]), MAX_WAIT_SECONDS)
+                wait = min(timings.parse(request.query["wait"]), MAX_WAIT_SECONDS)
                 after = int(request.query.get("after", self.board.seq))
             except ValueError:
                 return httpserver.text_reply("bad wait or after\n", 400)

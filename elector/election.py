@@ -35,6 +35,7 @@ from elector import metrics as metricses
 from elector import record
 from elector import seen
 from elector import settings
+from elector import timings
 
 __all__ = ["LeaderElector", "View", "Acquisition"]
 
@@ -467,5 +468,5 @@ class LeaderElector:
 
     def _jittered(self) -> float:
         """client-go wait.Jitter: retry period plus up to 1.2 x itself."""
-        return self.config.retry_period * (1 + self._rng.random() * settings.JITTER_FACTOR)
+        return self.config.retry_period * (1 + self._rng.random() * timings.JITTER_FACTOR)
 

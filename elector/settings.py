@@ -10,50 +10,18 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
-import re
 import socket
 from typing import Mapping, Optional, Sequence
 
 from elector import kubeconfig as kubeconfigs
-from elector import record
+from elector import record, timings
 
-__all__ = ["ElectionConfig", "Settings", "SettingsError", "parse", "parse_duration", "format_duration"]
+__all__ = ["ElectionConfig", "Settings", "SettingsError", "parse"]
 
-JITTER_FACTOR = 1.2  # client-go wait.Jitter factor: RenewDeadline must exceed 1.2 * RetryPeriod
 SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
-
-_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
-_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "μs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
-
 
 class SettingsError(ValueError):
     """A setting is missing or invalid; the message starts with the flag's name."""
-
-
-def parse_duration(text: str) -> float:
-    """Go `time.ParseDuration` syntax ("15s", "1m30s", "500ms", "0") -> seconds."""
-    text = text.strip()
-    if text in ("0", "+0", "-0"):
-        return 0.0
-    sign = -1.0 if text.startswith("-") else 1.0
-    body = text.lstrip("+-")
-    total, pos = 0.0, 0
-    while pos < len(body):
-        match = _DURATION_PART.match(body, pos)
-        if not match:
-            raise ValueError(f"invalid duration {text!r} (use Go syntax such as 15s, 1m30s, 500ms)")
-        total += float(match.group(1)) * _UNITS[match.group(2)]
-        pos = match.end()
-    if not body:
-        raise ValueError(f"invalid duration {text!r}")
-    return sign * total
-
-
-def format_duration(seconds: float) -> str:
-    """Seconds -> a short Go-style duration ("15s", "500ms")."""
-    if seconds and seconds < 1:
-        return f"{seconds * 1000:g}ms"
-    return f"{seconds:g}s"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -81,20 +49,10 @@ class ElectionConfig:
             raise SettingsError("--election-namespace: required (or set POD_NAMESPACE)")
         if not self.identity:
             raise SettingsError("--identity: empty (set POD_NAME)")
-        if self.retry_period <= 0:
-            raise SettingsError("--retry-period: must be positive")
-        if self.lease_duration < 1 or self.lease_duration != int(self.lease_duration):
-            raise SettingsError("--lease-duration: must be a whole number of seconds, at least 1s")
-        if self.lease_duration <= self.renew_deadline:
-            raise SettingsError(
-                f"--lease-duration ({format_duration(self.lease_duration)}) must be greater than "
-                f"--renew-deadline ({format_duration(self.renew_deadline)})"
-            )
-        if self.renew_deadline <= JITTER_FACTOR * self.retry_period:
-            raise SettingsError(
-                f"--renew-deadline ({format_duration(self.renew_deadline)}) must be greater than "
-                f"{JITTER_FACTOR} x --retry-period ({format_duration(self.retry_period)})"
-            )
+        try:
+            timings.check_timings(self.lease_duration, self.renew_deadline, self.retry_period)
+        except timings.TimingError as exc:
+            raise SettingsError(f"--{exc.name}: {exc}") from None
 
     @property
     def request_timeout(self) -> float:
@@ -173,12 +131,9 @@ def _address(flag: str, text: str) -> tuple[str, int]:
 
 def _duration(flag: str, text: str) -> float:
     try:
-        value = parse_duration(text)
+        return timings.parse(text)
     except ValueError as exc:
         raise SettingsError(f"--{flag}: {exc}") from None
-    if value < 0:
-        raise SettingsError(f"--{flag}: must not be negative")
-    return value
 
 
 def parse(argv: Sequence[str], env: Mapping[str, str]) -> Settings:
@@ -249,11 +204,18 @@ def parse(argv: Sequence[str], env: Mapping[str, str]) -> Settings:
         log_level=level,
         kubeconfig=kubeconfig,
         service_account_dir=sa_dir,
-        release_timeout=_duration("release-timeout", value("release-timeout")),
+        release_timeout=_release_timeout(value("release-timeout")),
         app_health_url=app_health_url,
         pod_name=env.get("POD_NAME", "") or identity,
         pod_namespace=env.get("POD_NAMESPACE", "") or namespace,
     )
+
+
+def _release_timeout(text: str) -> float:
+    try:
+        return timings.check("release-timeout", _duration("release-timeout", text))
+    except ValueError as exc:
+        raise SettingsError(f"--release-timeout: {exc}") from None
 
 
 def _read(path: str) -> str:

@@ -19,7 +19,7 @@ from typing import Optional, Sequence
 
 from elector import httpclient
 from elector import kubeconfig
-from elector import settings
+from elector import timings
 from kubectl_elector import output
 from kubectl_elector import reads
 from kubectl_elector import summary
@@ -98,8 +98,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         argv = argv[1:]
     args = _parser().parse_args(argv)
     try:
-        interval = settings.parse_duration(args.interval)
-        timeout = settings.parse_duration(args.request_timeout)
+        interval = timings.parse(args.interval)
+        timeout = timings.parse(args.request_timeout)
         creds = kubeconfig.from_kubeconfig(_kubeconfig_files(args.kubeconfig), now=time.monotonic,
                                            context=args.context)
     except (ValueError, kubeconfig.ConfigError) as exc:

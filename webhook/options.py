@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from webhook import durations
+from elector import timings
 from webhook.settings import ANNOTATION_PREFIX, Settings
 
 INJECT = ANNOTATION_PREFIX + "inject"
@@ -33,11 +33,14 @@ KNOWN = {
     ELECTION: "a DNS-1123 label: lower-case letters, digits and '-', at most 63, e.g. my-app",
     PORT: "a port number from 1024 to 65535 not used by any container of the pod",
     PROBE_PORT: "a port number from 1024 to 65535 not used by any container of the pod",
-    LEASE_DURATION: "a duration such as 15s, greater than the renew deadline",
-    RENEW_DEADLINE: "a duration such as 10s, less than the lease duration and more than 1.2 x the retry period",
-    RETRY_PERIOD: "a duration such as 2s",
+    LEASE_DURATION: f"a duration such as 15s, {timings.RANGES['lease-duration'].describe()}, "
+                    f"at least {timings.format(timings.MIN_MARGIN)} above the renew deadline",
+    RENEW_DEADLINE: f"a duration such as 10s, {timings.RANGES['renew-deadline'].describe()}, at least "
+                    f"{timings.format(timings.MIN_MARGIN)} below the lease duration and above "
+                    f"{timings.JITTER_FACTOR} x the retry period",
+    RETRY_PERIOD: f"a duration such as 2s, {timings.RANGES['retry-period'].describe()}",
     CONTAINERS: "a comma-separated list of the pod's container names, e.g. app,worker",
-    RELEASE_TIMEOUT: "a duration such as 5s: how long the elector waits for the app's POST /release on shutdown",
+    RELEASE_TIMEOUT: f"a duration such as 5s, {timings.RANGES['release-timeout'].describe()}: how long the elector waits for the app's POST /release on shutdown",
     LEADER_SERVICE: "the name of a Service without a selector in the pod's namespace (a DNS-1035 label, "
                     "e.g. my-app-leader): the kube-elector controller keeps its EndpointSlice pointing at the leader",
     LEADER_LABEL: '"true" or "false": the kube-elector controller keeps the label elector.dev/leader=true on the '
@@ -97,26 +100,28 @@ def read(pod: dict[str, Any], settings: Settings) -> PodOptions:
     probe_port = _port(notes, PROBE_PORT, settings.probe_port if PORT not in notes else port + 1)
     if port == probe_port:
         raise Refusal(PROBE_PORT, f"equals {PORT} ({port})", KNOWN[PROBE_PORT])
-    timings = {}
+    given = {}
     for key, default in (
         (LEASE_DURATION, settings.election.lease_duration),
         (RENEW_DEADLINE, settings.election.renew_deadline),
         (RETRY_PERIOD, settings.election.retry_period),
     ):
-        timings[key] = _duration(notes, key, default)
+        given[key] = _duration(notes, key, default)
     try:
-        durations.check_timings(*(durations.parse(v) for v in timings.values()))
-    except ValueError as exc:
-        field = next((k for k in (LEASE_DURATION, RENEW_DEADLINE, RETRY_PERIOD) if k in notes), LEASE_DURATION)
+        timings.check_timings(*(timings.parse(v) for v in given.values()))
+    except timings.TimingError as exc:
+        field = ANNOTATION_PREFIX + exc.name  # the one to change; else one the pod set, the others are defaults
+        if field not in notes:
+            field = next((k for k in (LEASE_DURATION, RENEW_DEADLINE, RETRY_PERIOD) if k in notes), field)
         raise Refusal(field, str(exc), KNOWN[field]) from None
     release = _duration(notes, RELEASE_TIMEOUT, None) if RELEASE_TIMEOUT in notes else None
     return PodOptions(
         election=election_name(pod),
         port=port,
         probe_port=probe_port,
-        lease_duration=timings[LEASE_DURATION],
-        renew_deadline=timings[RENEW_DEADLINE],
-        retry_period=timings[RETRY_PERIOD],
+        lease_duration=given[LEASE_DURATION],
+        renew_deadline=given[RENEW_DEADLINE],
+        retry_period=given[RETRY_PERIOD],
         env_containers=_containers(pod, notes),
         release_timeout=release,
         leader_service=_leader_service(notes),
@@ -207,7 +212,9 @@ def _port(notes: dict[str, str], key: str, default: int) -> int:
 def _duration(notes: dict[str, str], key: str, default: str | None) -> str:
     raw = notes.get(key, default)
     try:
-        durations.parse(str(raw))
+        seconds = timings.parse(str(raw))
+        if key == RELEASE_TIMEOUT:
+            timings.check("release-timeout", seconds)
     except ValueError as exc:
         raise Refusal(key, str(exc), KNOWN[key]) from None
     return str(raw)

@@ -29,7 +29,7 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
-from webhook import durations
+from elector import timings
 
 VERSION = "0.2.0"
 ANNOTATION_PREFIX = "elector.dev/"
@@ -63,10 +63,10 @@ class ElectionDefaults(BaseModel):
 
     @model_validator(mode="after")
     def _check(self) -> "ElectionDefaults":
-        durations.check_timings(
-            durations.parse(self.lease_duration),
-            durations.parse(self.renew_deadline),
-            durations.parse(self.retry_period),
+        timings.check_timings(
+            timings.parse(self.lease_duration),
+            timings.parse(self.renew_deadline),
+            timings.parse(self.retry_period),
         )
         return self
 
