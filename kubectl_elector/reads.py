@@ -13,8 +13,8 @@ import datetime
 import urllib.parse
 from typing import Any, Optional
 
-from elector import httpclient
-from elector import owners
+from elector.kube import httpclient
+from elector.kube import owners
 
 __all__ = ["Snapshot", "ReadError", "snapshot", "ELECTION_LABEL"]
 

@@ -8,8 +8,8 @@ import heapq
 import itertools
 from typing import Any, AsyncIterator, Optional
 
-from elector import lock as locks
-from elector import record
+from elector.election import lock as locks
+from elector.election import record
 
 EPOCH = datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc)
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 import asyncio
 import re
 
-from elector import lock as locks
-from elector import record
+from elector.election import lock as locks
+from elector.election import record
 
 from tests.elector.elector_fakes import FakeClock, LeaseStore
 

@@ -6,7 +6,10 @@ import uuid
 
 import pytest
 
-from elector import httpclient, httpserver, leaselock, owners
+from elector.kube import httpclient
+from elector.serve import httpserver
+from elector.kube import leaselock
+from elector.kube import owners
 
 from tests.elector.test_elector_http import FakeApi, _rec
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import dataclasses
 from typing import AsyncIterator, Optional, Protocol
 
-from elector import record
+from elector.election import record
 
 __all__ = ["Hints", "Observed", "Lock", "LockError", "LeaseNotFound", "LeaseConflict", "Forbidden", "newer"]
 

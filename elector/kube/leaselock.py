@@ -22,10 +22,10 @@ import random
 import urllib.parse
 from typing import Any, AsyncIterator, Optional
 
-from elector import httpclient
-from elector import lock as locks
-from elector import owners
-from elector import record
+from elector.kube import httpclient
+from elector.election import lock as locks
+from elector.kube import owners
+from elector.election import record
 
 __all__ = ["LeaseLock"]
 

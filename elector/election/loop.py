@@ -25,17 +25,17 @@ import logging
 import random
 from typing import Callable, Optional
 
-from elector import attempt
-from elector import clock as clocks
-from elector import handover
-from elector import hints
-from elector import lock as locks
-from elector import logs
-from elector import metrics as metricses
-from elector import record
-from elector import seen
+from elector.election import attempt
+from elector.election import clock as clocks
+from elector.election import handover
+from elector.election import hints
+from elector.election import lock as locks
+from elector.ops import logs
+from elector.ops import metrics as metricses
+from elector.election import record
+from elector.election import seen
 from elector import settings
-from elector import timings
+from elector.election import timings
 
 __all__ = ["LeaderElector", "View", "Acquisition"]
 
