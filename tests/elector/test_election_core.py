@@ -270,44 +270,6 @@ async def test_follower_reports_no_leader_once_the_observed_lease_expired_unseen
     await asyncio.gather(task, return_exceptions=True)
 
 
-async def test_every_candidate_joins_the_owners_once(clock, store, candidates):
-    a = candidates("a", run=False)
-    a.lock.owner = "uid-a"
-    task_a = asyncio.ensure_future(a.run())
-    await clock.advance(1)
-    assert store.owners == ["uid-a"] and a.lock.adoptions == 0  # the creating write carries it
-    b, c = candidates("b", run=False), candidates("c", run=False)
-    b.lock.owner, c.lock.owner = "uid-b", "uid-c"
-    tasks = [task_a, asyncio.ensure_future(b.run()), asyncio.ensure_future(c.run())]
-    await clock.advance(20)
-    assert sorted(store.owners) == ["uid-a", "uid-b", "uid-c"]
-    assert (b.lock.adoptions, c.lock.adoptions) == (1, 1)  # one write each, then nothing while it holds
-    store.put(None)  # deleted (e.g. by hand): whoever recreates it owns it, the others join again
-    await clock.advance(5)
-    assert sorted(store.owners) == ["uid-a", "uid-b", "uid-c"]
-    for task in tasks:
-        task.cancel()
-    await asyncio.gather(*tasks, return_exceptions=True)
-
-
-async def test_a_failed_join_waits_a_lease_duration(clock, store, candidates):
-    store.put({"holderIdentity": "x", "leaseDurationSeconds": 15, "leaseTransitions": 0})
-    b = candidates("b", run=False)
-    b.lock.owner = "uid-b"
-
-    async def refused() -> None:
-        raise locks.LockError("HTTP 403")
-
-    b.lock.adopt = refused
-    task = asyncio.ensure_future(b.run())
-    for _ in range(10):  # x keeps renewing
-        await clock.advance(1)
-        store.put(dict(store.spec, renewTime=record.format_micro_time(clock.wall())))
-    assert store.owners == [] and b.view().leader == "x"
-    task.cancel()
-    await asyncio.gather(task, return_exceptions=True)
-
-
 async def test_acquisitions_say_how_the_term_began(clock, store, candidates):
     a, b = candidates("a", lease=3, renew=2, retry=0.5, run=False), candidates("b", lease=3, renew=2, retry=0.5, run=False)
     got = []
