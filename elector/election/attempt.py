@@ -16,7 +16,7 @@ from elector.ops import logs
 from elector.ops import metrics as metricses
 from elector.election import record
 from elector.election import seen as seens
-from elector import settings
+from elector.election import config as configs
 
 __all__ = ["Outcome", "try_acquire_or_renew"]
 
@@ -38,7 +38,7 @@ class Outcome:
 
 async def try_acquire_or_renew(
     lock: locks.Lock,
-    config: settings.ElectionConfig,
+    config: configs.ElectionConfig,
     clock: clocks.Clock,
     seen: seens.SeenLease,
     *,

@@ -8,7 +8,7 @@ Rules (see docs/elector.md):
 - Followers watch the Lease: a release (holder "") or a deletion wakes them at once; otherwise they
   sleep until the observed expiry, or poll every retry period (with jitter) while the watch is down.
   Once the observed Lease has expired without a renewal they could see, they report no leader.
-- "Us" is our identity and our Pod's uid (settings.ElectionConfig.holds): a replacement pod with our
+- "Us" is our identity and our Pod's uid (configs.ElectionConfig.holds): a replacement pod with our
   name never takes our term for its own.
 - Rollouts (handover.py, hints.py): a leader hands over, naming its successor in the release, when the
   controller's hint on the Lease names a Ready pod of a newer revision, or when asked to; a release names
@@ -34,7 +34,7 @@ from elector.ops import logs
 from elector.ops import metrics as metricses
 from elector.election import record
 from elector.election import seen
-from elector import settings
+from elector.election import config as configs
 from elector.election import timings
 
 __all__ = ["LeaderElector", "View", "Acquisition"]
@@ -77,7 +77,7 @@ class LeaderElector:
 
     def __init__(
         self,
-        config: settings.ElectionConfig,
+        config: configs.ElectionConfig,
         lock: locks.Lock,
         *,
         clock: Optional[clocks.Clock] = None,

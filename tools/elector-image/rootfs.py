@@ -231,7 +231,7 @@ def trace(venv: Path, work: Path) -> set[str]:
                                "yaml.safe_load('a: [1, {b: c}]')\n")
 
         # leader and follower, every option that changes what runs
-        fast = ["--lease-duration=2s", "--renew-deadline=1500ms", "--retry-period=300ms"]
+        fast = ["--lease-duration=3s", "--renew-deadline=2s", "--retry-period=300ms"]  # the shortest timings.RANGES allows
         procs, ports = [], []
         for pod, extra in (("lead", ["--log-format=json", "--release-timeout=1s",
                                      f"--app-health-url=http://127.0.0.1:{api}/healthz",
