@@ -1,4 +1,4 @@
-"""The command line: `kube-elector status`, `kube-elector-status`, `kubectl elector status`.
+"""The command line: `kube-elector-status`, `kubectl elector status`.
 
     kubectl elector status [ELECTION] [-n NAMESPACE | -A] [-o wide|json|yaml] [-w] [--interval 2s]
                            [--kubeconfig FILE] [--context NAME]

@@ -226,8 +226,10 @@ def trace(venv: Path, work: Path) -> set[str]:
             tracer.run(["--election=e", f"--kubeconfig={plain}",
                         f"--http=127.0.0.1:{taken.getsockname()[1]}", f"--probe-address=127.0.0.1:{free_port()}"], 1)
         tracer.run([], 0, code=EXCEPTION_LOG)
-        tracer.run([], 0, code="import pkgutil, elector, yaml\n"
-                               "for m in pkgutil.walk_packages(elector.__path__, 'elector.'): __import__(m.name)\n"
+        tracer.run([], 0, code="import os, elector, yaml\n"
+                               "for d, _, fs in os.walk(elector.__path__[0]):\n"
+                               "    for f in fs:\n"
+                               "        if f.endswith('.py'): __import__(os.path.relpath(os.path.join(d, f[:-3]), os.path.dirname(elector.__path__[0])).replace(os.sep, '.').removesuffix('.__init__'))\n"
                                "yaml.safe_load('a: [1, {b: c}]')\n")
 
         # leader and follower, every option that changes what runs
@@ -495,8 +497,10 @@ def check(out: Path, venv: Path) -> None:
     chroot = shutil.which("chroot") or "/usr/sbin/chroot"
     checks = [
         [str(venv / "bin" / "kube-elector"), "--help"],
-        [python, "-c", "import pkgutil, elector, yaml\n"
-                       "for m in pkgutil.walk_packages(elector.__path__, 'elector.'): __import__(m.name)\n"
+        [python, "-c", "import os, elector, yaml\n"
+                       "for d, _, fs in os.walk(elector.__path__[0]):\n"
+                       "    for f in fs:\n"
+                       "        if f.endswith('.py'): __import__(os.path.relpath(os.path.join(d, f[:-3]), os.path.dirname(elector.__path__[0])).replace(os.sep, '.').removesuffix('.__init__'))\n"
                        "assert yaml.safe_load('a: 1') == {'a': 1}\n"
                        "assert 'localhost'.encode('idna')\n"],
     ]
