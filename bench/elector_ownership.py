@@ -34,7 +34,7 @@ from typing import Any, Optional
 from bench import common, elections
 from controller import rbac
 from localplane import controller_process
-from tests.election.operations import delete_pod, make_pods, owner_uids
+from tests.integration.elector.operations import delete_pod, make_pods, owner_uids
 
 NAMESPACE = "bench-ownership"
 SERVICE_ACCOUNT = "app"

@@ -22,7 +22,7 @@ import orjson
 
 from bench import common
 from localplane import ports
-from tests.webhook import pods
+from tests.unit.webhook import pods
 
 VARIANTS = {  # name -> extra args of `bench.servers webhook`
     "asyncio loop": ["--loop", "asyncio"],

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from localplane import tcpproxy
-from tests.election.electors import LEASE, RENEW, Elector, leaders, wait_for
+from tests.integration.elector.electors import LEASE, RENEW, Elector, leaders, wait_for
 
 LEASES = "/apis/coordination.k8s.io/v1/namespaces/{ns}/leases/{name}"
 

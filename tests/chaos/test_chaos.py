@@ -14,7 +14,7 @@ import pytest
 
 from localplane import tcpproxy
 from tests.chaos import faults
-from tests.election.electors import Checker, Elector, leaders, wait_for
+from tests.integration.elector.electors import Checker, Elector, leaders, wait_for
 
 ROUNDS = int(os.environ.get("CHAOS_ROUNDS", "0")) or len(faults.FAULTS)
 

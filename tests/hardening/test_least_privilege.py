@@ -2,7 +2,7 @@
 
 The webhook's account: its TLS Secret and caBundle only (it writes nothing for the pods it injects).
 The elections' per-Lease rights are the controller's to grant and are tested with it
-(tests/controller/); the 0.1 ClusterRoles kept for the upgrade (manifests/rbac-legacy.yaml) and the
+(tests/unit/controller/); the 0.1 ClusterRoles kept for the upgrade (manifests/rbac-legacy.yaml) and the
 read-only status view are checked here.
 """
 
