@@ -11,7 +11,7 @@ import argparse
 import dataclasses
 import os
 import socket
-from typing import Any, Mapping, Optional, Sequence
+from typing import Any, Callable, Mapping, Optional, Sequence
 
 from elector.election import config as configs
 from elector.election import timings
@@ -115,32 +115,12 @@ def _duration(flag: str, text: str) -> float:
 
 def parse(argv: Sequence[str], env: Mapping[str, str]) -> Settings:
     """Build `Settings` from command-line arguments and the environment; raises `SettingsError`."""
-    for arg in argv:
-        flag = arg.split("=", 1)[0].lstrip("-")
-        if arg.startswith("--") and flag in _MOVED:
-            raise SettingsError(f"--{flag}: the kube-elector controller does this now (pod annotation "
-                                f"elector.dev/{_MOVED[flag]}); remove the flag")
-    parser = _Parser(prog="kube-elector", description="Lease leader election sidecar.", allow_abbrev=False)
-    for flag, default, help_text in _flag_table():
-        parser.add_argument(f"--{flag}", default=None, help=f"{help_text} [env {_env_name(flag)}]")
-    args = vars(parser.parse_args(list(argv)))
-
-    def value(flag: str) -> str:
-        given = args[flag.replace("-", "_")]
-        if given is not None:
-            return str(given)
-        default = dict((f, d) for f, d, _ in _flag_table())[flag]
-        return env.get(_env_name(flag), default)
-
+    _refuse_moved(argv)
+    value = _values(argv, env)
     sa_dir = env.get("ELECTOR_SERVICE_ACCOUNT_DIR", SERVICE_ACCOUNT_DIR)
     namespace = value("election-namespace") or env.get("POD_NAMESPACE", "") or _read(f"{sa_dir}/namespace")
     identity = value("identity") or env.get("POD_NAME", "") or socket.gethostname()
-    log_format = value("log-format").lower()
-    if log_format not in ("text", "json"):
-        raise SettingsError(f"--log-format: {log_format!r} is neither text nor json")
-    level = _LOG_LEVELS.get(value("log-level").lower())
-    if level is None:
-        raise SettingsError(f"--log-level: unknown level {value('log-level')!r}")
+    log_format, level = _logging(value)
     http_host, http_port = _address("http", value("http"))
     probe_host, probe_port = _address("probe-address", value("probe-address"))
     metrics_host: Optional[str] = None
@@ -159,16 +139,6 @@ def parse(argv: Sequence[str], env: Mapping[str, str]) -> Settings:
         retry_period=_duration("retry-period", value("retry-period")),
         uid=env.get("POD_UID", "") if identity == env.get("POD_NAME", "") else "",
     )
-    # As kubectl: the flag names one file; else KUBECONFIG, a list whose missing files are skipped.
-    kubeconfig: tuple[str, ...] = ()
-    if value("kubeconfig"):
-        kubeconfig = (value("kubeconfig"),)
-        if not os.path.isfile(kubeconfig[0]):
-            raise SettingsError(f"--kubeconfig: no such file {kubeconfig[0]!r}")
-    elif env.get("KUBECONFIG"):
-        kubeconfig = tuple(kubeconfigs.paths(env["KUBECONFIG"]))
-        if not any(os.path.isfile(path) for path in kubeconfig):
-            raise SettingsError(f"--kubeconfig: no file of KUBECONFIG={env['KUBECONFIG']!r} exists")
     return Settings(
         election=election,
         http_host=http_host,
@@ -179,13 +149,64 @@ def parse(argv: Sequence[str], env: Mapping[str, str]) -> Settings:
         metrics_port=metrics_port,
         log_format=log_format,
         log_level=level,
-        kubeconfig=kubeconfig,
+        kubeconfig=_kubeconfig(value, env),
         service_account_dir=sa_dir,
         release_timeout=_release_timeout(value("release-timeout")),
         app_health_url=app_health_url,
         pod_name=env.get("POD_NAME", "") or identity,
         pod_namespace=env.get("POD_NAMESPACE", "") or namespace,
     )
+
+
+def _refuse_moved(argv: Sequence[str]) -> None:
+    """A flag whose job moved to the controller is refused with where it went, not silently ignored."""
+    for arg in argv:
+        flag = arg.split("=", 1)[0].lstrip("-")
+        if arg.startswith("--") and flag in _MOVED:
+            raise SettingsError(f"--{flag}: the kube-elector controller does this now (pod annotation "
+                                f"elector.dev/{_MOVED[flag]}); remove the flag")
+
+
+def _values(argv: Sequence[str], env: Mapping[str, str]) -> Callable[[str], str]:
+    """A flag's text: the flag, else its `ELECTOR_*` env var, else the default (flags win over env)."""
+    parser = _Parser(prog="kube-elector", description="Lease leader election sidecar.", allow_abbrev=False)
+    for flag, default, help_text in _flag_table():
+        parser.add_argument(f"--{flag}", default=None, help=f"{help_text} [env {_env_name(flag)}]")
+    args = vars(parser.parse_args(list(argv)))
+    defaults = {f: d for f, d, _ in _flag_table()}
+
+    def value(flag: str) -> str:
+        given = args[flag.replace("-", "_")]
+        if given is not None:
+            return str(given)
+        return env.get(_env_name(flag), defaults[flag])
+    return value
+
+
+def _logging(value: Callable[[str], str]) -> tuple[str, str]:
+    """The log format and level, checked."""
+    log_format = value("log-format").lower()
+    if log_format not in ("text", "json"):
+        raise SettingsError(f"--log-format: {log_format!r} is neither text nor json")
+    level = _LOG_LEVELS.get(value("log-level").lower())
+    if level is None:
+        raise SettingsError(f"--log-level: unknown level {value('log-level')!r}")
+    return log_format, level
+
+
+def _kubeconfig(value: Callable[[str], str], env: Mapping[str, str]) -> tuple[str, ...]:
+    """As kubectl: the flag names one file; else KUBECONFIG, a list whose missing files are skipped;
+    else () (in-cluster)."""
+    if value("kubeconfig"):
+        if not os.path.isfile(value("kubeconfig")):
+            raise SettingsError(f"--kubeconfig: no such file {value('kubeconfig')!r}")
+        return (value("kubeconfig"),)
+    if env.get("KUBECONFIG"):
+        kubeconfig = tuple(kubeconfigs.paths(env["KUBECONFIG"]))
+        if not any(os.path.isfile(path) for path in kubeconfig):
+            raise SettingsError(f"--kubeconfig: no file of KUBECONFIG={env['KUBECONFIG']!r} exists")
+        return kubeconfig
+    return ()
 
 
 def _release_timeout(text: str) -> float:
