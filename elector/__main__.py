@@ -19,6 +19,7 @@ __all__ = ["main"]
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    """The `kube-elector` console script: one line and exit 1 on bad settings, never a traceback."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["status"]:
         print("kube-elector: the status view is `kube-elector-status` or `kubectl elector status` "

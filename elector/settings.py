@@ -42,6 +42,8 @@ def election_config(flags: Mapping[str, tuple[str, str]] = ELECTION_FLAGS, **fie
 
 @dataclasses.dataclass(frozen=True)
 class Settings:
+    """Every setting of the sidecar after parsing: what `app` builds from."""
+
     election: ElectionConfig
     http_host: str = "localhost"
     http_port: int = 4040

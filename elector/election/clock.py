@@ -16,6 +16,8 @@ T = TypeVar("T")
 
 
 class Clock(Protocol):
+    """Time, handed in so the election runs on a fake clock in tests and never compares remote timestamps."""
+
     def now(self) -> float:
         """Monotonic seconds."""
 

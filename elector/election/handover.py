@@ -33,6 +33,8 @@ class Step:
 
 
 class Handover:
+    """When a leader should step down for a rollout's successor, and how long it may wait for the app first."""
+
     def __init__(self, succession: hints.LeaseHints, grace: float = 0.0) -> None:
         self.succession = succession
         self.grace = grace

@@ -52,6 +52,8 @@ class LeaseConflict(LockError):
 
 
 class Lock(Protocol):
+    """The storage seam (client-go's resourcelock.Interface): the election never sees HTTP, only this."""
+
     async def get(self) -> Observed:
         """Read the Lease; raises `LeaseNotFound` or `LockError`. Remembers it for `update`."""
 

@@ -31,6 +31,8 @@ class Change:
 
 
 class SeenLease:
+    """What this candidate saw of the Lease and when, by its own monotonic clock: expiry is judged from this."""
+
     def __init__(self, config: configs.ElectionConfig) -> None:
         self.config = config
         self.identity = config.identity

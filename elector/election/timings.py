@@ -32,6 +32,8 @@ _HINT = "use a number with a unit, e.g. 15s, 500ms, 1m30s"
 
 @dataclasses.dataclass(frozen=True)
 class Range:
+    """The allowed values of one timing, so the webhook and the elector refuse the same text."""
+
     low: float
     high: float
     whole_seconds: bool = False

@@ -33,6 +33,8 @@ class TransportError(Exception):
 
 @dataclasses.dataclass(frozen=True)
 class Response:
+    """One API server answer, whole: status, headers, body."""
+
     status: int
     headers: dict[str, str]
     body: bytes

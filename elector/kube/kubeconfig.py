@@ -53,6 +53,8 @@ class TokenFile:
 
 @dataclasses.dataclass
 class Credentials:
+    """Where the API server is and how to prove who we are, however they were found."""
+
     server: str  # https://host:port (or http:// in tests)
     ssl_context: Optional[ssl.SSLContext]
     token: Optional[Callable[[], str]] = None
@@ -76,6 +78,7 @@ def _context(*, ca_pem: Optional[str], insecure: bool, cert_pem: Optional[str], 
 
 
 def in_cluster(env: Mapping[str, str], *, sa_dir: str, now: Callable[[], float]) -> Credentials:
+    """The pod's ServiceAccount credentials; the token is re-read, as the kubelet rotates it."""
     host, port = env.get("KUBERNETES_SERVICE_HOST"), env.get("KUBERNETES_SERVICE_PORT")
     if not host or not port:
         raise ConfigError("not in a cluster: KUBERNETES_SERVICE_HOST/PORT unset (use --kubeconfig)")

@@ -15,6 +15,8 @@ __all__ = ["Metrics", "render", "header", "sample", "family"]
 
 @dataclasses.dataclass
 class Metrics:
+    """The election's counters, kept by the election and exposed on /metrics."""
+
     slowpath: int = 0  # renewals that needed GET + PUT
     renew_errors: int = 0  # failed renew attempts while leading
     acquire_errors: int = 0  # failed API calls while following
@@ -40,6 +42,7 @@ def _value(value: float) -> str:
 
 
 def header(name: str, kind: str, help_text: str) -> list[str]:
+    """The HELP and TYPE lines Prometheus needs before a family's samples."""
     return [f"# HELP {name} {help_text}", f"# TYPE {name} {kind}"]
 
 

@@ -104,6 +104,7 @@ def _runtime() -> list[str]:
 
 
 def render(*, limit_files: tuple[str, ...] = _CGROUP_LIMITS) -> str:
+    """The process and memory-limit families, so an alert can fire before the sidecar is OOM-killed."""
     lines = _process() + _runtime()
     limit = memory_limit(limit_files)
     if limit is not None:

@@ -17,6 +17,8 @@ logger = logging.getLogger("elector.apphealth")
 
 
 class AppHealth:
+    """Lead only while the app answers: polls its health URL; a few failures in a row make it ineligible."""
+
     def __init__(self, url: str, *, clock: clocks.Clock, period: float, failures: int = 3) -> None:
         parsed = urllib.parse.urlsplit(url)
         self.client = httpclient.Client(f"{parsed.scheme}://{parsed.netloc}", timeout=period)

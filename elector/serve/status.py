@@ -23,6 +23,8 @@ HISTORY = 256
 
 @dataclasses.dataclass(frozen=True)
 class Event:
+    """One change of the elector's view, numbered, as `GET /sse` sends it (not a Kubernetes Event)."""
+
     id: int
     payload: dict[str, Any]
 
