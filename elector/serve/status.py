@@ -16,13 +16,13 @@ from elector.election import clock as clocks
 from elector.election import loop as election
 from elector.election import record
 
-__all__ = ["Board", "Event"]
+__all__ = ["Board", "Change"]
 
 HISTORY = 256
 
 
 @dataclasses.dataclass(frozen=True)
-class Event:
+class Change:
     """One change of the elector's view, numbered, as `GET /sse` sends it (not a Kubernetes Event)."""
 
     id: int
@@ -37,7 +37,7 @@ class Board:
         self.seq = 0
         self._key: Optional[tuple[object, ...]] = None
         self._last_update: Optional[datetime.datetime] = None
-        self._history: collections.deque[Event] = collections.deque(maxlen=HISTORY)
+        self._history: collections.deque[Change] = collections.deque(maxlen=HISTORY)
         self._changed = asyncio.Event()
 
     def publish(self, view: election.View) -> bool:
@@ -47,7 +47,7 @@ class Board:
         self._key = view.key()
         self.seq += 1
         self._last_update = self.clock.wall()
-        self._history.append(Event(self.seq, self.payload(view)))
+        self._history.append(Change(self.seq, self.payload(view)))
         self._changed.set()
         self._changed = asyncio.Event()
         return True
@@ -69,8 +69,8 @@ class Board:
         body["id"] = self.seq
         return body
 
-    def since(self, after: int) -> list[Event]:
-        """Events with id > `after` still in the history (all of them if `after` is older than it)."""
+    def since(self, after: int) -> list[Change]:
+        """Changes with id > `after` still in the history (all of them if `after` is older than it)."""
         return [event for event in self._history if event.id > after]
 
     async def wait(self, after: int, timeout: float) -> bool:

@@ -242,7 +242,7 @@ async def test_resigning_leader_keeps_renewing_but_never_claims_or_starts_a_term
 
 
 # ---------------------------------------------------------------- issue 12: expiry seen by followers,
-# Lease ownership, and how a term began (the Event's cause)
+# and how a term began (the Event's cause)
 
 async def test_follower_reports_no_leader_once_the_observed_lease_expired_unseen(clock, store, candidates):
     a = candidates("a", lease=3, renew=2, retry=0.5)
