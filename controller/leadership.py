@@ -1,4 +1,4 @@
-"""The controller's own election: one active replica, with the project's elector (elector/election.py)
+"""The controller's own election: one active replica, with the project's elector (elector/election/loop.py)
 on Lease `kube-elector-controller`, run in its own thread and event loop.
 
 `leading()` is the live view (it turns False the moment the claim can no longer be renewed in time);

@@ -1,7 +1,7 @@
 """Who should lead next, published on the Lease for its candidates (pure, no I/O).
 
 The electors hold no pod rights; the controller sees every candidate's pod and writes the Lease
-annotations they read (elector/hints.py):
+annotations they read (elector/election/hints.py):
 - `elector.dev/next-leader`: whom the holder names when it releases (SIGTERM, POST /release, unhealthy);
 - `elector.dev/hand-over-to`: set while a Ready pod of a newer revision of the holder's workload exists
   (a rolling update): the holder hands over to it at once, so a rollout moves leadership exactly once.
@@ -22,7 +22,7 @@ from webhook import options
 
 __all__ = ["Hints", "hints_for", "annotation_patch", "NEXT_LEADER", "HAND_OVER_TO", "SUCCESSOR"]
 
-# The Lease annotations the electors read and write (elector/leaselock.py), and the pod's opt-out.
+# The Lease annotations the electors read and write (elector/kube/leaselock.py), and the pod's opt-out.
 NEXT_LEADER = leaselock.NEXT_LEADER_ANNOTATION
 HAND_OVER_TO = leaselock.HAND_OVER_TO_ANNOTATION
 SUCCESSOR = leaselock.SUCCESSOR_ANNOTATION
