@@ -17,8 +17,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from localplane import binaries as binaries_
-from localplane import component, images, machine, network, node, plane, proxy
+from localplane.process import binaries as binaries_
+from localplane.controlplane import plane
+from localplane.node import images, kube_proxy, machine, network, node
+from localplane.process import component
 
 __all__ = ["Cluster", "OVERLAYS", "NAMESPACE"]
 
@@ -37,7 +39,7 @@ class Cluster:
         self.plane = control_plane
         self.network = net
         self.node = the_node
-        self.proxy: proxy.KubeProxy | None = None
+        self.proxy: kube_proxy.KubeProxy | None = None
         self.timings: dict[str, float] = {}
 
     @classmethod
@@ -85,7 +87,7 @@ class Cluster:
             cluster.node.start_kubelet(timeout=timeout)
             cluster.timings["kubelet to node Ready"] = time.monotonic() - step
             step = time.monotonic()
-            cluster.proxy = proxy.KubeProxy(workdir / "node", the_plane, node.NODE_NAME).start(timeout=timeout)
+            cluster.proxy = kube_proxy.KubeProxy(workdir / "node", the_plane, node.NODE_NAME).start(timeout=timeout)
             cluster.timings["kube-proxy"] = time.monotonic() - step
         except BaseException:
             cluster.stop()

@@ -24,7 +24,8 @@ import pytest
 
 from controller import kube, legacy, leadership, observed, reconcile
 from elector import events, settings
-from localplane import binaries, plane
+from localplane.controlplane import plane
+from localplane.process import binaries
 
 pytestmark = pytest.mark.controlplane
 

@@ -1,10 +1,10 @@
-"""localplane.binaries: which binary is picked, and what a missing one says. Fake binaries, no build."""
+"""localplane.process.binaries: which binary is picked, and what a missing one says. Fake binaries, no build."""
 
 from pathlib import Path
 
 import pytest
 
-from localplane import binaries
+from localplane.process import binaries
 
 VERSIONS = {
     "etcd": "etcd Version: 3.6.99\nGit SHA: Not provided",

@@ -14,7 +14,7 @@ import subprocess
 import sys
 import time
 
-from localplane import network
+from localplane.node import network
 from tests.node import apps
 
 OUTSIDE_NS = f"ke-outside-{os.getpid()}"

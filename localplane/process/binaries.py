@@ -21,7 +21,7 @@ from pathlib import Path
 
 __all__ = ["Binaries", "BinariesMissing", "find", "ensure", "BUILD_SCRIPT"]
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 BUILD_SCRIPT = ROOT / "tools" / "build-binaries.sh"
 
 _K8S_NAMES = ("kube-apiserver", "kube-controller-manager", "kubectl", "kube-scheduler")
