@@ -11,7 +11,8 @@ from localplane.node import network
 __all__ = ["config", "is_ready"]
 
 
-def config(d: Path, *, ca_file: Path, containerd_socket: Path, healthz_port: int) -> dict[str, Any]:
+def config(d: Path, *, ca_file: Path, containerd_socket: Path, healthz_port: int,
+           cluster_dns: str | None = None) -> dict[str, Any]:
     """KubeletConfiguration (v1beta1) for this machine; JSON is YAML, which the kubelet reads."""
     return {
         "apiVersion": "kubelet.config.k8s.io/v1beta1",
@@ -41,8 +42,10 @@ def config(d: Path, *, ca_file: Path, containerd_socket: Path, healthz_port: int
         # Otherwise the kubelet leaves KUBE-FIREWALL & co. in the machine's iptables.
         "makeIPTablesUtilChains": False,
         "serializeImagePulls": False,
-        "resolvConf": "",  # no cluster DNS here; pods get no resolv.conf entries
+        # Pods get the cluster DNS (localplane.controlplane.coredns) and nothing of the host's resolv.conf.
+        "resolvConf": "",
         "clusterDomain": "cluster.local",
+        **({"clusterDNS": [cluster_dns]} if cluster_dns else {}),
         "nodeStatusReportFrequency": "10s",
         "syncFrequency": "10s",
         "fileCheckFrequency": "10s",

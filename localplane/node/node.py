@@ -41,10 +41,12 @@ class Node:
     """`Node(workdir, control_plane, net)`: `start_runtime()`, import the images (`ctr(...)`),
     `start_kubelet()`; then `stop()`. localplane.cluster does it in that order."""
 
-    def __init__(self, workdir: Path, control_plane: plane.ControlPlane, net: network.NodeNetwork) -> None:
+    def __init__(self, workdir: Path, control_plane: plane.ControlPlane, net: network.NodeNetwork, *,
+                 cluster_dns: str | None = None) -> None:
         self.workdir = workdir
         self.plane = control_plane
         self.net = net
+        self.cluster_dns = cluster_dns
         self.binaries: binaries_.Binaries = control_plane.binaries
         self.containerd_dir = workdir / "containerd"
         self.kubelet_dir = workdir / "kubelet"
@@ -149,7 +151,7 @@ class Node:
         config = d / "config.json"
         config.write_text(json.dumps(kubelet.config(
             d, ca_file=self.plane.ca_file, containerd_socket=self.containerd_socket,
-            healthz_port=self._healthz_port), indent=2))
+            healthz_port=self._healthz_port, cluster_dns=self.cluster_dns), indent=2))
         kubeconfig = self.plane.client_kubeconfig(
             "kubelet", user=f"system:node:{NODE_NAME}", groups=["system:nodes"]
         )
