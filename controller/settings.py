@@ -27,6 +27,10 @@ class _Parser(argparse.ArgumentParser):
         raise electorsettings.SettingsError(message)
 
 
+# The controller's own flags for the fields of its ElectionConfig (elector.settings.election_config).
+_ELECTION_FLAGS = {"name": ("--lease", ""), "namespace": ("--namespace", ""), "identity": ("--identity", " (set POD_NAME)")}
+
+
 def parse(argv: Sequence[str], env: Mapping[str, str]) -> Settings:
     """Raises elector.settings.SettingsError, naming the flag, on bad input."""
     parser = _Parser(prog="kube-elector-controller", allow_abbrev=False,
@@ -50,7 +54,7 @@ def parse(argv: Sequence[str], env: Mapping[str, str]) -> Settings:
     if kubeconfig is not None and not kubeconfig.is_file():
         raise electorsettings.SettingsError(f"--kubeconfig: no such file {str(kubeconfig)!r}")
     uid = env.get("POD_UID", "") if args.identity == env.get("POD_NAME") else ""
-    election = electorsettings.ElectionConfig(name=args.lease, namespace=args.namespace, identity=args.identity,
-                                              uid=uid)
+    election = electorsettings.election_config(_ELECTION_FLAGS, name=args.lease, namespace=args.namespace,
+                                               identity=args.identity, uid=uid)
     return Settings(election=election, kubeconfig=kubeconfig, health_host=host or "0.0.0.0",
                     health_port=int(port), log_format=args.log_format, log_level=args.log_level)

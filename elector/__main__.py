@@ -1,19 +1,18 @@
 """`kube-elector` / `python -m elector`: parse settings, set up logging, run; exit 1 on bad config.
 
-`kube-elector status ...` is the operator's status view (package `kubectl_elector`, installed with the
-project but not in the sidecar image): imported only for that word, never on the sidecar's path.
+The operator's status view has its own entry points (`kube-elector-status`, `kubectl elector status`:
+package `kubectl_elector`, which imports `elector`, never the other way); `kube-elector status` says so.
 """
 from __future__ import annotations
 
 import asyncio
-import importlib
 import os
 import sys
 from typing import Optional, Sequence
 
 from elector import app
-from elector import kubeconfig
-from elector import logs
+from elector.kube import kubeconfig
+from elector.ops import logs
 from elector import settings
 
 __all__ = ["main"]
@@ -22,13 +21,9 @@ __all__ = ["main"]
 def main(argv: Optional[Sequence[str]] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["status"]:
-        try:
-            status_view = importlib.import_module("kubectl_elector")
-        except ImportError:
-            print("kube-elector: the status view is not installed here (pip install kube-elector; "
-                  "the sidecar image holds the elector only)", file=sys.stderr)
-            return 1
-        return int(status_view.main(argv))
+        print("kube-elector: the status view is `kube-elector-status` or `kubectl elector status` "
+              "(pip install kube-elector; the sidecar image holds the elector only)", file=sys.stderr)
+        return 1
     try:
         cfg = settings.parse(argv, os.environ)
     except settings.SettingsError as exc:

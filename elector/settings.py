@@ -11,12 +11,14 @@ import argparse
 import dataclasses
 import os
 import socket
-from typing import Mapping, Optional, Sequence
+from typing import Any, Mapping, Optional, Sequence
 
-from elector import kubeconfig as kubeconfigs
-from elector import record, timings
+from elector.election import config as configs
+from elector.election import timings
+from elector.election.config import ElectionConfig
+from elector.kube import kubeconfig as kubeconfigs
 
-__all__ = ["ElectionConfig", "Settings", "SettingsError", "parse"]
+__all__ = ["ElectionConfig", "Settings", "SettingsError", "election_config", "parse"]
 
 SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
 
@@ -24,43 +26,18 @@ class SettingsError(ValueError):
     """A setting is missing or invalid; the message starts with the flag's name."""
 
 
-@dataclasses.dataclass(frozen=True)
-class ElectionConfig:
-    """What the election needs; validated like client-go's NewLeaderElector at construction."""
+# ElectionConfig's fields -> (flag, hint); a timing's flag is its RANGES key.
+ELECTION_FLAGS = {"name": ("--election", ""), "namespace": ("--election-namespace", " (or set POD_NAMESPACE)"),
+                  "identity": ("--identity", " (set POD_NAME)")}
 
-    name: str
-    namespace: str
-    identity: str
-    lease_duration: float = 15.0
-    renew_deadline: float = 10.0
-    retry_period: float = 2.0
-    uid: str = ""  # our Pod's uid, written beside the holder: "" where the identity is not a pod name
 
-    def holds(self, rec: "record.LeaderElectionRecord") -> bool:
-        """`rec` names us: our identity and, when both sides know it, our Pod's uid (a force-deleted pod
-        and its replacement share a name, never a uid)."""
-        return (rec.holder_identity == self.identity
-                and (not self.uid or not rec.holder_uid or rec.holder_uid == self.uid))
-
-    def __post_init__(self) -> None:
-        if not self.name:
-            raise SettingsError("--election: required (the Lease name)")
-        if not self.namespace:
-            raise SettingsError("--election-namespace: required (or set POD_NAMESPACE)")
-        if not self.identity:
-            raise SettingsError("--identity: empty (set POD_NAME)")
-        try:
-            timings.check_timings(self.lease_duration, self.renew_deadline, self.retry_period)
-        except timings.TimingError as exc:
-            raise SettingsError(f"--{exc.name}: {exc}") from None
-
-    @property
-    def request_timeout(self) -> float:
-        """Per-request timeout: client-go's max(1s, RenewDeadline/2), so one hung call cannot cost the lease."""
-        return max(1.0, self.renew_deadline / 2)
-
-    def describe(self) -> str:
-        return f"{self.namespace}/{self.name}"
+def election_config(flags: Mapping[str, tuple[str, str]] = ELECTION_FLAGS, **fields: Any) -> ElectionConfig:
+    """An `ElectionConfig`, its `ConfigError` turned into a `SettingsError` naming the CLI's flag."""
+    try:
+        return ElectionConfig(**fields)
+    except configs.ConfigError as exc:
+        flag, hint = flags.get(exc.field, (f"--{exc.field}", ""))
+        raise SettingsError(f"{flag}: {exc.problem}{hint}") from None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -173,7 +150,7 @@ def parse(argv: Sequence[str], env: Mapping[str, str]) -> Settings:
     app_health_url = value("app-health-url") or None
     if app_health_url and not app_health_url.startswith("http://"):
         raise SettingsError(f"--app-health-url: {app_health_url!r} must be an http:// URL")
-    election = ElectionConfig(
+    election = election_config(
         name=value("election"),
         namespace=namespace,
         identity=identity,

@@ -1,4 +1,4 @@
-"""`kube-elector status` / `kubectl elector status`: every election at a glance, read-only, with the
+"""`kube-elector-status` / `kubectl elector status`: every election at a glance, read-only, with the
 user's kubeconfig. Not part of the sidecar (its image holds only `elector`): it reuses the sidecar's
 kubeconfig loader and HTTP client, and may use pyyaml for `-o yaml`.
 

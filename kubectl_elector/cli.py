@@ -1,4 +1,4 @@
-"""The command line: `kube-elector status`, `kube-elector-status`, `kubectl elector status`.
+"""The command line: `kube-elector-status`, `kubectl elector status`.
 
     kubectl elector status [ELECTION] [-n NAMESPACE | -A] [-o wide|json|yaml] [-w] [--interval 2s]
                            [--kubeconfig FILE] [--context NAME]
@@ -17,9 +17,9 @@ import sys
 import time
 from typing import Optional, Sequence
 
-from elector import httpclient
-from elector import kubeconfig
-from elector import timings
+from elector.kube import httpclient
+from elector.kube import kubeconfig
+from elector.election import timings
 from kubectl_elector import output
 from kubectl_elector import reads
 from kubectl_elector import summary

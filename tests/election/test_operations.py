@@ -1,5 +1,5 @@
 """Operating elections through the real API server: Events on the Lease (recorded by the kube-elector
-controller), the status view (as `kube-elector status`, `kube-elector-status` and `kubectl elector
+controller), the status view (as `kube-elector-status`, with and without the plugin's `status` word, and `kubectl elector
 status`, with a read-only user), the sidecar's metrics read by Prometheus's parser, and KUBECONFIG."""
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from localplane.kube_elector.election_objects import get_lease, metric
 pytestmark = pytest.mark.controlplane
 
 ROOT = Path(__file__).resolve().parents[2]
-BIN = Path(sys.executable).parent  # kube-elector, kube-elector-status, kubectl-elector
+BIN = Path(sys.executable).parent  # kube-elector-status, kubectl-elector
 
 
 def lease_events(api: Any, namespace: str) -> list[dict[str, Any]]:
@@ -117,7 +117,7 @@ def test_status_view_with_a_read_only_user(controller: Any, pods: Any, electors:
 
     table = run("kube-elector-status", "-n", namespace, env=env)
     assert table.returncode == 0, table.stderr
-    print(f"\n$ kube-elector status -n {namespace}\n{table.stdout}")
+    print(f"\n$ kube-elector-status -n {namespace}\n{table.stdout}")
     header, *rows = table.stdout.splitlines()
     assert header.split()[:3] == ["ELECTION", "LEADER", "TERM"] and len(rows) == 2
     app, lonely = rows
@@ -125,7 +125,7 @@ def test_status_view_with_a_read_only_user(controller: Any, pods: Any, electors:
     assert app.endswith("! leader pod not Ready")
     assert lonely.split()[:3] == ["lonely", "<none>", "-"] and lonely.endswith("! candidates but no Lease")
 
-    as_json = json.loads(run("kube-elector", "status", "app", "-n", namespace, "-o", "json", env=env).stdout)
+    as_json = json.loads(run("kube-elector-status", "status", "app", "-n", namespace, "-o", "json", env=env).stdout)
     (item,) = as_json["items"]
     assert (item["election"], item["leader"], item["term"], item["transitions"]) == ("app", leader, 1, 1)
     assert item["candidates"]["total"] == 2 and item["warnings"] == ["leader pod not Ready"]

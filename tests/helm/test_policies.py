@@ -23,7 +23,8 @@ import httpx
 import pytest
 
 from controller import kube, legacy, leadership, observed, reconcile
-from elector import events, settings
+from elector import settings
+from elector.election import events
 from localplane.controlplane import plane
 from localplane.process import binaries
 

@@ -109,11 +109,11 @@ def test_a_rolling_update_keeps_the_lease_and_the_status_view_shows_it(node_clus
     events = node_cluster.kubectl("get", "events", "-n", node_namespace, "--field-selector",
                                   "reason=LeaderElection").stdout
     assert events.count("became leader") >= 2, events  # the first term, and the handover(s) of the rollout
-    table = _status_view(node_cluster, "kube-elector", "status", "-n", node_namespace)
+    table = _status_view(node_cluster, "kube-elector-status", "-n", node_namespace)
     wide = _status_view(node_cluster, str(node_cluster.plane.binaries.kubectl), "elector", "status",
                         "-n", node_namespace, "-o", "wide")
     print(f"\n$ kubectl get events --field-selector reason=LeaderElection\n{events}"
-          f"\n$ kube-elector status -n {node_namespace}\n{table}\n$ kubectl elector status -n {node_namespace} -o wide\n{wide}")
+          f"\n$ kube-elector-status -n {node_namespace}\n{table}\n$ kubectl elector status -n {node_namespace} -o wide\n{wide}")
     (row,) = table.splitlines()[1:]
     cells = row.split()
     assert cells[0] == "leader-app" and cells[-2:] == ["3/3", "OK"], table

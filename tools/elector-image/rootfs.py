@@ -100,7 +100,7 @@ sys.exit(main())
 """
 EXCEPTION_LOG = r"""
 import logging
-from elector import logs
+from elector.ops import logs
 for fmt in ("json", "text"):
     logs.setup(fmt=fmt, level="info", pod="p", election="ns/e")
     try:
@@ -226,12 +226,14 @@ def trace(venv: Path, work: Path) -> set[str]:
             tracer.run(["--election=e", f"--kubeconfig={plain}",
                         f"--http=127.0.0.1:{taken.getsockname()[1]}", f"--probe-address=127.0.0.1:{free_port()}"], 1)
         tracer.run([], 0, code=EXCEPTION_LOG)
-        tracer.run([], 0, code="import pkgutil, elector, yaml\n"
-                               "for m in pkgutil.iter_modules(elector.__path__): __import__('elector.' + m.name)\n"
+        tracer.run([], 0, code="import os, elector, yaml\n"
+                               "for d, _, fs in os.walk(elector.__path__[0]):\n"
+                               "    for f in fs:\n"
+                               "        if f.endswith('.py'): __import__(os.path.relpath(os.path.join(d, f[:-3]), os.path.dirname(elector.__path__[0])).replace(os.sep, '.').removesuffix('.__init__'))\n"
                                "yaml.safe_load('a: [1, {b: c}]')\n")
 
         # leader and follower, every option that changes what runs
-        fast = ["--lease-duration=2s", "--renew-deadline=1500ms", "--retry-period=300ms"]
+        fast = ["--lease-duration=3s", "--renew-deadline=2s", "--retry-period=300ms"]  # the shortest timings.RANGES allows
         procs, ports = [], []
         for pod, extra in (("lead", ["--log-format=json", "--release-timeout=1s",
                                      f"--app-health-url=http://127.0.0.1:{api}/healthz",
@@ -496,8 +498,9 @@ def check(out: Path, venv: Path) -> None:
     checks = [
         [str(venv / "bin" / "kube-elector"), "--help"],
         [python, "-c", "import os, elector, yaml\n"
-                       "for f in os.listdir(elector.__path__[0]):\n"
-                       "    if f.endswith('.py'): __import__('elector.' + f[:-3])\n"
+                       "for d, _, fs in os.walk(elector.__path__[0]):\n"
+                       "    for f in fs:\n"
+                       "        if f.endswith('.py'): __import__(os.path.relpath(os.path.join(d, f[:-3]), os.path.dirname(elector.__path__[0])).replace(os.sep, '.').removesuffix('.__init__'))\n"
                        "assert yaml.safe_load('a: 1') == {'a': 1}\n"
                        "assert 'localhost'.encode('idna')\n"],
     ]

@@ -11,9 +11,9 @@ import dataclasses
 import logging
 from typing import Callable, Optional
 
-from elector import lock as locks
-from elector import record as records
-from elector import settings
+from elector.election import lock as locks
+from elector.election import record as records
+from elector.election import config as configs
 
 __all__ = ["SeenLease", "Change", "FAILED_NOMINEE_LEASES"]
 
@@ -31,7 +31,7 @@ class Change:
 
 
 class SeenLease:
-    def __init__(self, config: settings.ElectionConfig) -> None:
+    def __init__(self, config: configs.ElectionConfig) -> None:
         self.config = config
         self.identity = config.identity
         self.observed: Optional[locks.Observed] = None

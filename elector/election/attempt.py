@@ -10,13 +10,13 @@ import dataclasses
 import logging
 from typing import Awaitable, Callable, Optional
 
-from elector import clock as clocks
-from elector import lock as locks
-from elector import logs
-from elector import metrics as metricses
-from elector import record
-from elector import seen as seens
-from elector import settings
+from elector.election import clock as clocks
+from elector.election import lock as locks
+from elector.ops import logs
+from elector.ops import metrics as metricses
+from elector.election import record
+from elector.election import seen as seens
+from elector.election import config as configs
 
 __all__ = ["Outcome", "try_acquire_or_renew"]
 
@@ -38,7 +38,7 @@ class Outcome:
 
 async def try_acquire_or_renew(
     lock: locks.Lock,
-    config: settings.ElectionConfig,
+    config: configs.ElectionConfig,
     clock: clocks.Clock,
     seen: seens.SeenLease,
     *,
