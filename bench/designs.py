@@ -55,11 +55,14 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-from bench import common, elector_apiload
+from bench import elector_apiload, kube, record, stats
 from bench import leader_service as routing_bench
 from bench import rollouts as rollouts_bench
 from demo import observe, rollouts, routing
-from localplane import binaries, cluster, images, release
+from localplane import cluster
+from localplane.kube_elector import release
+from localplane.node import images
+from localplane.process import binaries
 
 DESIGNS = {"0.1": "0.1: electors with the rights (webhook RoleBindings)",
            "0.2": "0.2: the controller holds the rights"}
@@ -151,7 +154,7 @@ def wait_rolled_out(running: cluster.Cluster, namespace: str, name: str, timeout
 def api_load(running: cluster.Cluster, api: Any, namespace: str, elections: int) -> float:
     """K idle elections, left running while the block's next measurements go on (so the count spans
     minutes and catches the watches' re-opens every 4-5 min); the wall-clock start of the count."""
-    common.make_namespace(api, namespace)
+    kube.make_namespace(api, namespace)
     for e in range(elections):
         create(api, namespace, "deployments", light_deployment(f"load-{e}", 3))
     for e in range(elections):
@@ -163,7 +166,7 @@ def api_load(running: cluster.Cluster, api: Any, namespace: str, elections: int)
 
 def pod_starts(api: Any, namespace: str, count: int) -> list[dict[str, float]]:
     """Opted-in pods one at a time, each a new election: POST, CREATE -> Ready, CREATE -> holds the Lease."""
-    common.make_namespace(api, namespace)
+    kube.make_namespace(api, namespace)
     out = []
     for n in range(count):
         name = f"start-{n}"
@@ -185,13 +188,13 @@ def pod_starts(api: Any, namespace: str, count: int) -> list[dict[str, float]]:
                 leads = now - sent
             time.sleep(0.05)
         out.append({"post_ms": (answered - sent) * 1000, "ready_s": ready, "leads_s": leads})
-        common.say(f"  pod start {n + 1}/{count}: {out[-1]}")
+        record.say(f"  pod start {n + 1}/{count}: {out[-1]}")
     return out
 
 
 def rollout_runs(running: cluster.Cluster, api: Any, namespace: str, count: int, place: bool
                  ) -> list[rollouts.Rollout]:
-    common.make_namespace(api, namespace)
+    kube.make_namespace(api, namespace)
     workload = rollouts.deploy(api, "Deployment", namespace, annotations=rollouts_bench.TIMINGS)
     out = []
     for n in range(count):
@@ -201,7 +204,7 @@ def rollout_runs(running: cluster.Cluster, api: Any, namespace: str, count: int,
             rollouts_bench.place(running, api, workload, position)
         measured = rollouts.measure(running, workload)
         out.append(dataclasses.replace(measured, start=position if place else ""))
-        common.say(f"  rollout {n + 1}/{count}: {out[-1].line()}")
+        record.say(f"  rollout {n + 1}/{count}: {out[-1].line()}")
     return out
 
 
@@ -224,7 +227,7 @@ def handovers(running: cluster.Cluster, api: Any, namespace: str, count: int, wo
         if new is not None:
             out.append(routing.analyse(answers, what="SIGTERM", fault=at_fault, at=new[0], old=old, new=new[1],
                                        until=until))
-    common.say(f"  routing: {routing.summary(out)}")
+    record.say(f"  routing: {routing.summary(out)}")
     return out
 
 
@@ -263,7 +266,7 @@ def wide_rollout(running: cluster.Cluster, api: Any, namespace: str, replicas: i
     idle.start()
     time.sleep(5)
     idle.stop()
-    common.make_namespace(api, namespace)
+    kube.make_namespace(api, namespace)
     create(api, namespace, "deployments", light_deployment("wide", replicas, max_surge="25%"))
     wait_rolled_out(running, namespace, "wide", timeout=600)
     workload = rollouts.Workload("Deployment", namespace, "wide", replicas)
@@ -286,7 +289,7 @@ def wide_rollout(running: cluster.Cluster, api: Any, namespace: str, replicas: i
     for label, resource in (("all", None), ("pods", "pods"), ("leases", "leases")):
         out[f"idle_{label}"] = stats(idle.samples, resource)
         out[f"rollout_{label}"] = stats(sampler.samples, resource)
-    common.say(f"  watches: {out}")
+    record.say(f"  watches: {out}")
     return out
 
 
@@ -381,7 +384,7 @@ def run(args: Any) -> list[Block]:
         for number, design in enumerate(sequence):
             block = Block(design, number)
             blocks.append(block)
-            common.say(f"block {number + 1}/{len(sequence)}: {DESIGNS[design]}")
+            record.say(f"block {number + 1}/{len(sequence)}: {DESIGNS[design]}")
             began = time.monotonic()
             block.install_s = install(running, design, old_overlay)
             names = {part: f"designs-{number}-{part}" for part in PARTS}
@@ -397,13 +400,13 @@ def run(args: Any) -> list[Block]:
                 block.watches = wide_rollout(running, api, names["wide"], args.replicas)
             delete_namespaces(running, [names["wide"]])
             block.load = api_accounting(audit_log, names, (block_start, time.time()), window, args.elections)
-            common.say(f"  api: idle over {block.load['idle_s']:.0f} s: "
+            record.say(f"  api: idle over {block.load['idle_s']:.0f} s: "
                        f"{block.load['idle_electors_per_election']:.2f} req/min per election by the electors, "
                        f"{block.load['idle_kube_elector_per_election']:.2f} by {KE} for them; per measurement "
                        f"electors {block.load['electors']}, {KE} {block.load['kube_elector']}; fixed per min "
                        f"{ {k: round(v, 1) for k, v in block.load['fixed_per_min'].items()} }")
             uninstall(running, design, old_overlay)
-            common.say(f"  block {number + 1} done in {time.monotonic() - began:.0f} s")
+            record.say(f"  block {number + 1} done in {time.monotonic() - began:.0f} s")
     finally:
         running.stop()
     return blocks
@@ -412,7 +415,7 @@ def run(args: Any) -> list[Block]:
 # ------------------------------------------------------------------ the table
 
 
-def rows(blocks: list[Block], args: Any) -> list[common.Row]:
+def rows(blocks: list[Block], args: Any) -> list[stats.Row]:
     by = {d: [b for b in blocks if b.design == d] for d in DESIGNS}
 
     def pair(of: Callable[[list[Block]], list[Optional[float]]]) -> dict[str, Any]:
@@ -437,7 +440,7 @@ def rows(blocks: list[Block], args: Any) -> list[common.Row]:
     def p95(get: Callable[[Block], list[Optional[float]]]) -> Callable[[list[Block]], list[Optional[float]]]:
         def of(bs: list[Block]) -> list[Optional[float]]:
             values = [v for b in bs for v in get(b) if v is not None]
-            return [common.percentile(values, 95)] if values else []
+            return [stats.percentile(values, 95)] if values else []
         return of
 
     def load(key: str) -> Callable[[list[Block]], list[Optional[float]]]:
@@ -465,9 +468,9 @@ def rows(blocks: list[Block], args: Any) -> list[common.Row]:
     def watch(key: str, stat: str = "max") -> Callable[[list[Block]], list[Optional[float]]]:
         return lambda bs: [float(b.watches[key][stat]) for b in bs if b.watches]
 
-    def row(figure: str, unit: str, of: Callable[[list[Block]], list[Optional[float]]], **kw: Any) -> common.Row:
+    def row(figure: str, unit: str, of: Callable[[list[Block]], list[Optional[float]]], **kw: Any) -> stats.Row:
         p = pair(of)
-        return common.row(figure, unit, p["values"], baseline=p["baseline"], baseline_name=p["baseline_name"], **kw)
+        return stats.row(figure, unit, p["values"], baseline=p["baseline"], baseline_name=p["baseline_name"], **kw)
 
     both_zero = lambda *_: all(r.overlaps == 0 for b in blocks for r in b.rollouts)  # noqa: E731
     idle = {d: [b.watches.get("idle_all", {}).get("median") for b in by[d] if b.watches] for d in DESIGNS}
@@ -528,11 +531,11 @@ def image_ids() -> dict[str, str]:
 
 def _f(values: list[Optional[float]]) -> str:
     kept = [v for v in values if v is not None]
-    return common.fmt_spread(common.spread(kept)) if kept else "-"
+    return stats.fmt_spread(stats.spread(kept)) if kept else "-"
 
 
 def main() -> None:
-    args = common.cli(__doc__.splitlines()[0], blocks=2, rollouts=3, handovers=5, pods=5, elections=3,
+    args = record.cli(__doc__.splitlines()[0], blocks=2, rollouts=3, handovers=5, pods=5, elections=3,
                       window=120.0, replicas=30, place=1)
     if args.quick:
         args.rollouts, args.handovers, args.pods, args.window, args.replicas = 1, 2, 2, 30.0, 10
@@ -540,9 +543,9 @@ def main() -> None:
     table_rows = rows(blocks, args)
     for design in DESIGNS:
         mine = [b for b in blocks if b.design == design]
-        common.say(f"{DESIGNS[design]}: install {_f([b.install_s for b in mine])} s; " + "; ".join(
+        record.say(f"{DESIGNS[design]}: install {_f([b.install_s for b in mine])} s; " + "; ".join(
             r.line() for b in mine for r in b.rollouts))
-    common.report("designs", table_rows, columns=COLUMNS,
+    record.report("designs", table_rows, columns=COLUMNS,
                   settings={"blocks": [b.design for b in blocks], "release_0_1": release.RELEASE_0_1,
                             "rollouts_per_block": args.rollouts, "placement": bool(args.place),
                             "handovers_per_block": args.handovers, "pod_starts_per_block": args.pods,

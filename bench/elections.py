@@ -1,7 +1,7 @@
 """Elector processes on the local plane for the benchmarks: credentials with exactly an elector's rights,
 and threads that timestamp what candidates announce (SSE) and what the Lease does (a watch).
 
-The processes themselves are `tests.integration.elector.electors.Elector` (`python -m elector` with the
+The processes themselves are `localplane.kube_elector.electors.Elector` (`python -m elector` with the
 injected container's flags), so the benchmarks run exactly what the acceptance tests run.
 
 Rights (docs/security.md): an elector may only get, update and watch its own election's Lease, by name.
@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Iterable, Optional
 
 from controller import rbac
-from tests.integration.elector.electors import Elector, free_port, wait_for  # noqa: F401 (re-exported)
+from localplane.kube_elector.electors import Elector, free_port, wait_for  # noqa: F401 (re-exported)
 
 DEFAULT_TIMINGS = ["--lease-duration=15s", "--renew-deadline=10s", "--retry-period=2s"]  # client-go's
 ROLES = "/apis/rbac.authorization.k8s.io/v1/namespaces/{ns}/roles"

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Any, Iterator
 
-from bench import common, elections
+from bench import elections, kube, record, stats
 
 NAMESPACE, ELECTION = "bench-apiload", "apiload"
 RETRY = 2.0
@@ -53,16 +53,16 @@ def requests_by(log: Path) -> list[tuple[float, str, str]]:
 
 
 def main() -> None:
-    args = common.cli(__doc__.splitlines()[0], window=60.0)
+    args = record.cli(__doc__.splitlines()[0], window=60.0)
     window, count = (30.0, 2) if args.quick else (args.window, args.runs)
     work = Path(tempfile.mkdtemp(prefix="bench-apiload-"))
     flags, log = audit_flags(work / "plane")
-    plane = common.start_plane(work / "plane", apiserver_args=flags)
+    plane = kube.start_plane(work / "plane", apiserver_args=flags)
     candidates: list[elections.Elector] = []
     windows: list[tuple[float, float, str]] = []  # (start, end, leader)
     try:
         with plane.client() as api:
-            common.make_namespace(api, NAMESPACE)
+            kube.make_namespace(api, NAMESPACE)
             for pod in ("a", "b", "c"):
                 kubeconfig = elections.grant(plane, api, NAMESPACE, f"cand-{pod}", work / f"{pod}.kubeconfig",
                                              elections=[ELECTION])
@@ -82,7 +82,7 @@ def main() -> None:
             time.sleep(window)
             if leader() == before and "," not in before:
                 windows.append((start, time.time(), before))
-            common.say(f"window {number + 1}/{count}: leader {before or '-'} -> {leader() or '-'}")
+            record.say(f"window {number + 1}/{count}: leader {before or '-'} -> {leader() or '-'}")
     finally:
         for candidate in candidates:
             candidate.stop()
@@ -105,28 +105,28 @@ def main() -> None:
     for role in ("leader", "follower"):
         for verb in ("get", "update", "watch", "create", "list"):
             if verb in CLIENT_GO[role] or mean.get((role, verb)):
-                rows.append(common.row(f"{role}: {verb.upper()} per minute", "req/min", per_minute[(role, verb)],
+                rows.append(stats.row(f"{role}: {verb.upper()} per minute", "req/min", per_minute[(role, verb)],
                                        baseline=[CLIENT_GO[role].get(verb, 0.0)], baseline_name="client-go",
                                        note=f"mean {mean.get((role, verb), 0):.2f}"))
     follower_get, follower_watch = mean.get(("follower", "get"), 0), mean.get(("follower", "watch"), 0)
     rows += [
         # The leader renews once per RetryPeriod, as client-go does (the protocol's floor); it also keeps
         # its watch open, re-opened every 240-300 s: no target of its own, the election's total has one.
-        common.row("leader: all requests per minute", "req/min", per_minute[("leader", "total")], **client_go("leader"),
+        stats.row("leader: all requests per minute", "req/min", per_minute[("leader", "total")], **client_go("leader"),
                    note=f"mean {mean[('leader', 'total')]:.2f}"),
-        common.row("follower: all requests per minute", "req/min", per_minute[("follower", "total")],
+        stats.row("follower: all requests per minute", "req/min", per_minute[("follower", "total")],
                    **client_go("follower"), target="below client-go; GETs only with a watch re-open (no polling)",
                    check=lambda v, b: mean[("follower", "total")] < b and follower_get <= follower_watch,
                    note=f"mean {mean[('follower', 'total')]:.2f}"),
     ]
     election_total = [lead + sum(follow) for lead, follow in zip(
         per_minute[("leader", "total")], zip(*[iter(per_minute[("follower", "total")])] * 2))]
-    rows.append(common.row("one election (leader + 2 followers) per minute", "req/min", election_total,
+    rows.append(stats.row("one election (leader + 2 followers) per minute", "req/min", election_total,
                            baseline=[sum(CLIENT_GO["leader"].values()) + 2 * sum(CLIENT_GO["follower"].values())],
                            baseline_name="client-go", target="below client-go",
                            check=lambda v, b: sum(election_total) / len(election_total) < b,
                            note=f"mean {sum(election_total) / len(election_total):.2f}"))
-    common.report("elector_apiload", rows, settings={
+    record.report("elector_apiload", rows, settings={
         "windows": len(windows), "window_s": window, "timings": elections.DEFAULT_TIMINGS,
         "counted_at": "kube-apiserver audit log (Metadata level, the candidates' ServiceAccounts)",
         "client_go_reference": CLIENT_GO})

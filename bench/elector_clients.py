@@ -26,7 +26,7 @@ import urllib.request
 from pathlib import Path
 from typing import Iterator, Optional
 
-from localplane import ports
+from localplane.process import ports
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -211,7 +211,8 @@ def _cluster(kubeconfig: Optional[str]) -> Iterator[str]:
         yield kubeconfig
         return
     sys.path.insert(0, str(ROOT))
-    from localplane import binaries, plane
+    from localplane.controlplane import plane
+    from localplane.process import binaries
 
     with tempfile.TemporaryDirectory() as tmp:
         with plane.ControlPlane.start(Path(tmp), bins=binaries.ensure()) as cluster:

@@ -23,7 +23,7 @@ import zlib
 from datetime import datetime
 from pathlib import Path
 
-from bench import common, elections
+from bench import elections, kube, procs, record, stats
 
 NAMESPACE = "bench-footprint"
 BASELINE_IMAGE = "localhost/kube-elector:venv-baseline"  # tools/build-images.sh elector_baseline
@@ -36,13 +36,13 @@ MB = 1e6
 
 
 def podman(*args: str, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "CONTAINERS_CONF": str(common.ROOT / "tools" / "containers.conf")}
+    env = {**os.environ, "CONTAINERS_CONF": str(record.ROOT / "tools" / "containers.conf")}
     return subprocess.run(["podman", *args], capture_output=True, text=True, check=check, timeout=timeout, env=env)
 
 
 def image_names() -> dict[str, str]:
     values = {}
-    for line in (common.ROOT / "tools" / "images.env").read_text().splitlines():
+    for line in (record.ROOT / "tools" / "images.env").read_text().splitlines():
         key, sep, value = line.partition("=")
         if sep and not line.startswith("#"):
             values[key.strip()] = value.strip()
@@ -52,8 +52,8 @@ def image_names() -> dict[str, str]:
 def build_images() -> float:
     """The light elector image, the previous one and the webhook image, in this run; seconds taken."""
     started = time.monotonic()
-    done = subprocess.run([str(common.ROOT / "tools" / "build-images.sh"), "elector", "elector_baseline", "webhook"],
-                          capture_output=True, text=True, check=False, cwd=common.ROOT,
+    done = subprocess.run([str(record.ROOT / "tools" / "build-images.sh"), "elector", "elector_baseline", "webhook"],
+                          capture_output=True, text=True, check=False, cwd=record.ROOT,
                           env={**os.environ, "ELECTOR_BASELINE_IMAGE": BASELINE_IMAGE})
     if done.returncode != 0:
         raise RuntimeError(f"tools/build-images.sh failed:\n{done.stdout[-3000:]}{done.stderr[-3000:]}")
@@ -155,7 +155,7 @@ def start_up(image: str, kubeconfig: Path, run: int, election: str) -> tuple[flo
 
 
 def main() -> None:
-    args = common.cli(__doc__.splitlines()[0], elections=3, images=1)
+    args = record.cli(__doc__.splitlines()[0], elections=3, images=1)
     windows = [20.0] if args.quick else [60.0] + ([600.0] if args.long else [])
     work = Path(tempfile.mkdtemp(prefix="bench-footprint-"))
     with_images = bool(args.images) and shutil.which("podman") is not None
@@ -163,21 +163,21 @@ def main() -> None:
     sizes: dict[str, tuple[float, float, list[tuple[int, str]]]] = {}
     build_s = None
     if with_images:
-        common.say("building the images (elector, its venv baseline, webhook)")
+        record.say("building the images (elector, its venv baseline, webhook)")
         build_s = build_images()
         for kind, image in names.items():
             sizes[kind] = image_sizes(image, work)
-        common.say(f"images built in {build_s:.0f} s; files of {names['light']} by size:")
+        record.say(f"images built in {build_s:.0f} s; files of {names['light']} by size:")
         for size, name in sizes["light"][2][:25]:
-            common.say(f"  {size / MB:6.2f} MB  {name}")
-    plane = common.start_plane(work / "plane")
+            record.say(f"  {size / MB:6.2f} MB  {name}")
+    plane = kube.start_plane(work / "plane")
     candidates: list[elections.Elector] = []
     boxes: list[Container] = []
     idle = None
     image_ready: dict[str, list[tuple[float, float]]] = {"light": [], "venv": []}
     try:
         with plane.client() as api:
-            common.make_namespace(api, NAMESPACE)
+            kube.make_namespace(api, NAMESPACE)
             # every election of the run, its rights made up front (as the controller would before the pods run)
             names_of_elections = ([f"ready-{run}" for run in range(args.runs)]
                                   + [f"image-ready-{kind}-{run}" for kind in ("light", "venv")
@@ -192,7 +192,7 @@ def main() -> None:
         ready, floor = [], []
         for run in range(args.runs):  # start-up: one fresh candidate of a fresh election per run
             started = time.monotonic()
-            subprocess.run([common.PY, "-c", "pass"], check=True)
+            subprocess.run([procs.PY, "-c", "pass"], check=True)
             floor.append(time.monotonic() - started)
             one = elections.Elector(pod=f"ready-{run}", namespace=NAMESPACE, election=f"ready-{run}",
                                     kubeconfig=kubeconfig, log_dir=work, extra=elections.DEFAULT_TIMINGS).start()
@@ -205,7 +205,7 @@ def main() -> None:
 
         # steady state: `elections` elections x 2 candidates (one leads, one follows) + an idle interpreter;
         # with the images, one election of 2 containers per image
-        idle = common.Proc([common.PY, "-c", "import time; time.sleep(3600)"], work / "idle.log")
+        idle = procs.Proc([procs.PY, "-c", "import time; time.sleep(3600)"], work / "idle.log")
         for e in range(args.elections):
             for pod in ("a", "b"):
                 candidates.append(elections.Elector(
@@ -225,19 +225,19 @@ def main() -> None:
         elections.wait_for(lambda: sum(c.is_leader() for c in candidates) == args.elections, 30)
         elections.wait_for(lambda: sum(b.is_leader() for b in boxes) == len(boxes) // 2, 30)
         pids = {box.name: box.pid() for box in boxes}
-        common.say(f"{len(candidates)} candidates and {len(boxes)} containers running; sampling for {windows[-1]:.0f} s")
+        record.say(f"{len(candidates)} candidates and {len(boxes)} containers running; sampling for {windows[-1]:.0f} s")
         origin = time.monotonic()
-        cpu0 = {c.pod: common.cpu_seconds(c.proc.pid) for c in candidates}
+        cpu0 = {c.pod: procs.cpu_seconds(c.proc.pid) for c in candidates}
         samples: dict[float, dict[str, tuple[bool, int, float]]] = {}
         box_samples: dict[float, dict[str, tuple[bool, int]]] = {}
         for window in windows:
             time.sleep(max(0.0, origin + window - time.monotonic()))
             elapsed = time.monotonic() - origin
-            samples[window] = {c.pod: (c.is_leader(), common.rss_bytes(c.proc.pid),
-                                       (common.cpu_seconds(c.proc.pid) - cpu0[c.pod]) * 3600 / elapsed)
+            samples[window] = {c.pod: (c.is_leader(), procs.rss_bytes(c.proc.pid),
+                                       (procs.cpu_seconds(c.proc.pid) - cpu0[c.pod]) * 3600 / elapsed)
                                for c in candidates}
-            samples[window]["idle"] = (False, common.rss_bytes(idle.pid), 0.0)
-            box_samples[window] = {box.pod: (box.is_leader(), common.rss_bytes(pids[box.name])) for box in boxes}
+            samples[window]["idle"] = (False, procs.rss_bytes(idle.pid), 0.0)
+            box_samples[window] = {box.pod: (box.is_leader(), procs.rss_bytes(pids[box.name])) for box in boxes}
     finally:
         for candidate in candidates:
             candidate.stop()
@@ -248,32 +248,32 @@ def main() -> None:
         plane.stop()
 
     mib = 2**20
-    rows = [common.row("exec to first /readyz OK", "s", ready, baseline=floor, baseline_name="python -c pass",
+    rows = [stats.row("exec to first /readyz OK", "s", ready, baseline=floor, baseline_name="python -c pass",
                        target="≤ 0.5 s", check=lambda v, b: v <= 0.5)]
     for window, sample in samples.items():
         label = f"{window / 60:g} min" if window >= 60 else f"{window:.0f} s"
         floor_rss = [sample["idle"][1] / mib]
         for role, leading in (("leading", True), ("following", False)):
             picked = [v for k, v in sample.items() if k != "idle" and v[0] == leading]
-            rows.append(common.row(f"RSS after {label}, {role}", "MiB", [v[1] / mib for v in picked],
+            rows.append(stats.row(f"RSS after {label}, {role}", "MiB", [v[1] / mib for v in picked],
                                    baseline=floor_rss, baseline_name="idle interpreter",
                                    target="≤ 30 MB", check=lambda v, b: v * mib <= 30e6))
         for role, leading in (("leading", True), ("following", False)):
             picked = [v for k, v in sample.items() if k != "idle" and v[0] == leading]
-            rows.append(common.row(f"CPU per hour {role} (over {label})", "CPU s/h", [v[2] for v in picked]))
+            rows.append(stats.row(f"CPU per hour {role} (over {label})", "CPU s/h", [v[2] for v in picked]))
     extra: dict[str, object] = {}
     if with_images:
         venv = "venv image"
         rows += [
-            common.row("elector image size, uncompressed", "MB", [sizes["light"][0] / MB],
+            stats.row("elector image size, uncompressed", "MB", [sizes["light"][0] / MB],
                        baseline=[sizes["venv"][0] / MB], baseline_name=venv,
                        target="≤ 25 MB", check=lambda v, b: v <= 25),
-            common.row("elector image size, compressed (gzip layers)", "MB", [sizes["light"][1] / MB],
+            stats.row("elector image size, compressed (gzip layers)", "MB", [sizes["light"][1] / MB],
                        baseline=[sizes["venv"][1] / MB], baseline_name=venv),
-            common.row("container: entrypoint start to first /readyz OK", "s", [r[0] for r in image_ready["light"]],
+            stats.row("container: entrypoint start to first /readyz OK", "s", [r[0] for r in image_ready["light"]],
                        baseline=[r[0] for r in image_ready["venv"]], baseline_name=venv,
                        target="≤ 0.2 s", check=lambda v, b: v <= 0.2, note="podman State.StartedAt"),
-            common.row("container: podman run to first /readyz OK", "s", [r[1] for r in image_ready["light"]],
+            stats.row("container: podman run to first /readyz OK", "s", [r[1] for r in image_ready["light"]],
                        baseline=[r[1] for r in image_ready["venv"]], baseline_name=venv),
         ]
         for window, sample in box_samples.items():
@@ -281,16 +281,16 @@ def main() -> None:
             for role, leading in (("leading", True), ("following", False)):
                 ours = [rss / mib for pod, (lead, rss) in sample.items() if pod.startswith("light") and lead == leading]
                 theirs = [rss / mib for pod, (lead, rss) in sample.items() if pod.startswith("venv") and lead == leading]
-                rows.append(common.row(f"container RSS after {label}, {role}", "MiB", ours, baseline=theirs,
+                rows.append(stats.row(f"container RSS after {label}, {role}", "MiB", ours, baseline=theirs,
                                        baseline_name=venv, target="≤ venv image + 5 %",
                                        check=lambda v, b: b is not None and v <= b * 1.05))
-        rows.append(common.row("webhook image size, uncompressed", "MB", [sizes["webhook"][0] / MB],
+        rows.append(stats.row("webhook image size, uncompressed", "MB", [sizes["webhook"][0] / MB],
                                note=f"compressed {sizes['webhook'][1] / MB:.1f} MB"))
         extra = {"images": {kind: {"image": names[kind], "uncompressed_bytes": sizes[kind][0],
                                    "compressed_bytes": sizes[kind][1]} for kind in names},
                  "elector_image_files": [{"bytes": size, "path": path} for size, path in sizes["light"][2]],
                  "images_build_s": build_s}
-    common.report("elector_footprint", rows, settings={
+    record.report("elector_footprint", rows, settings={
         "runs": args.runs, "elections": args.elections, "windows_s": windows, "timings": elections.DEFAULT_TIMINGS,
         "images": with_images}, extra=extra)
 

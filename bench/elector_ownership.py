@@ -6,7 +6,7 @@ its RoleBinding and the Lease (both owned by the Role); docs/security.md. When t
 controller deletes them, and without the controller the garbage collector does (Pods -> Role ->
 RoleBinding + Lease). Each run, on the local control plane (unscheduled Pods: a DELETE removes the object
 at once), with the controller running as a process with exactly its shipped rights
-(localplane/controller_process.py):
+(localplane/kube_elector/controller.py):
 
 - election A: its first candidate Pod created (Ready) and at once an elector for it (as the kubelet would
   start one; client-go's default timings): Pod CREATE -> Role, RoleBinding and Lease exist, and -> that
@@ -31,10 +31,10 @@ import time
 from pathlib import Path
 from typing import Any, Optional
 
-from bench import common, elections
+from bench import elections, kube, record, stats
 from controller import rbac
-from localplane import controller_process
-from tests.integration.elector.operations import delete_pod, make_pods, owner_uids
+from localplane.kube_elector import controller as controller_process
+from localplane.kube_elector.election_objects import delete_pod, make_pods, owner_uids
 
 NAMESPACE = "bench-ownership"
 SERVICE_ACCOUNT = "app"
@@ -172,20 +172,20 @@ def one_run(plane: Any, api: Any, kubeconfig: Path, work: Path, number: int,
 
 
 def main() -> None:
-    args = common.cli(__doc__.splitlines()[0])
+    args = record.cli(__doc__.splitlines()[0])
     work = Path(tempfile.mkdtemp(prefix="bench-ownership-"))
-    plane = common.start_plane(work / "plane")
+    plane = kube.start_plane(work / "plane")
     runs: list[dict[str, Any]] = []
     ctl: list[controller_process.ControllerProcess] = []
     try:
         ctl.append(controller_process.start_controller(plane, work / "controller", identity="ctl-0"))
         with plane.client() as api:
-            common.make_namespace(api, NAMESPACE)
+            kube.make_namespace(api, NAMESPACE)
             # the electors' account: no rights of its own; the controller makes them per election
             kubeconfig = elections.grant(plane, api, NAMESPACE, SERVICE_ACCOUNT, work / "sa.kubeconfig")
             for number in range(args.runs):
                 runs.append(one_run(plane, api, kubeconfig, work, number, ctl))
-                common.say(f"run {number + 1}/{args.runs}: {runs[-1]}")
+                record.say(f"run {number + 1}/{args.runs}: {runs[-1]}")
     finally:
         for process in ctl:
             process.stop()
@@ -198,19 +198,19 @@ def main() -> None:
         return [value for run in runs for value in run[key]]
 
     rows = [
-        common.row("first Pod CREATE -> Role, RoleBinding and Lease made (controller)", "ms", col("made_ms")),
-        common.row("first Pod CREATE -> its elector holds the Lease", "s", col("leads_s"),
+        stats.row("first Pod CREATE -> Role, RoleBinding and Lease made (controller)", "ms", col("made_ms")),
+        stats.row("first Pod CREATE -> its elector holds the Lease", "s", col("leads_s"),
                    note="the elector retries a retry period (2 s, jittered) after its 403"),
-        common.row("Pod CREATE -> its reference among the Role's owners (a join)", "ms", flat("join_ms")),
-        common.row("Role writes per join (the controller's; the electors write none)", "writes",
+        stats.row("Pod CREATE -> its reference among the Role's owners (a join)", "ms", flat("join_ms")),
+        stats.row("Role writes per join (the controller's; the electors write none)", "writes",
                    flat("join_role_writes"), target="1",
                    check=lambda v, _: v <= 1),
-        common.row("Pod DELETE -> its reference pruned from the Role", "ms", col("prune_ms")),
-        common.row("last Pod DELETE -> Role, RoleBinding and Lease gone", "ms", col("gone_ms"),
+        stats.row("Pod DELETE -> its reference pruned from the Role", "ms", col("prune_ms")),
+        stats.row("last Pod DELETE -> Role, RoleBinding and Lease gone", "ms", col("gone_ms"),
                    baseline=col("gc_gone_ms"), baseline_name="controller stopped: garbage collector alone",
                    target="< 1000 ms", check=lambda v, _: v < 1000),
     ]
-    common.report("elector_ownership", rows,
+    record.report("elector_ownership", rows,
                   settings={"runs": args.runs, "timings": elections.DEFAULT_TIMINGS, "design": "0.2 (controller)"},
                   extra={"runs": runs})
 

@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from bench import common, elections
+from bench import elections, kube, procs, record, stats
 from bench.elector_apiload import CLIENT_GO
 
 NAMESPACE = "bench-scale"
@@ -44,16 +44,16 @@ def sweep(api: Any, by_election: dict[str, list[elections.Elector]], pool: Threa
 
 
 def main() -> None:
-    args = common.cli(__doc__.splitlines()[0], elections=100, window=60.0)
+    args = record.cli(__doc__.splitlines()[0], elections=100, window=60.0)
     count, window, windows = (20, 20.0, 2) if args.quick else (args.elections, args.window, 3)
     work = Path(tempfile.mkdtemp(prefix="bench-scale-"))
-    plane = common.start_plane(work / "plane")
+    plane = kube.start_plane(work / "plane")
     by_election: dict[str, list[elections.Elector]] = {}
     samples: dict[str, list[float]] = collections.defaultdict(list)
     apiserver = plane.components["kube-apiserver"]
     try:
         with plane.client() as api, ThreadPoolExecutor(8) as pool:
-            common.make_namespace(api, NAMESPACE)
+            kube.make_namespace(api, NAMESPACE)
             kubeconfig = elections.grant(plane, api, NAMESPACE, "app", work / "app.kubeconfig",
                                          elections=[f"e{e}" for e in range(count)])
             for e in range(count):
@@ -63,13 +63,13 @@ def main() -> None:
                 by_election[f"e{e}"] = group
                 for candidate in group:
                     candidate.wait_ready(timeout=60)
-            common.say(f"{3 * count} candidates ready")
+            record.say(f"{3 * count} candidates ready")
             elections.wait_for(lambda: sweep(api, by_election, pool)[0] == count, 60, interval=1.0)
             flat = [c for group in by_election.values() for c in group]
             for number in range(windows):
                 requests0, started = lease_requests(api), time.monotonic()
-                cpu0 = sum(common.cpu_seconds(c.proc.pid) for c in flat)
-                api_cpu0 = common.cpu_seconds(apiserver.pid)
+                cpu0 = sum(procs.cpu_seconds(c.proc.pid) for c in flat)
+                api_cpu0 = procs.cpu_seconds(apiserver.pid)
                 sweeps = 0
                 while time.monotonic() - started < window:
                     sweeps += 1
@@ -82,10 +82,10 @@ def main() -> None:
                 samples["requests"].append(sum(delta.values()) / elapsed)
                 for verb, value in delta.items():
                     samples[verb].append(value / elapsed)
-                samples["elector_cpu"].append((sum(common.cpu_seconds(c.proc.pid) for c in flat) - cpu0) / elapsed)
-                samples["apiserver_cpu"].append((common.cpu_seconds(apiserver.pid) - api_cpu0) / elapsed)
-                samples["rss"].append(sum(common.rss_bytes(c.proc.pid) for c in flat) / 2**20 / len(flat))
-                common.say(f"window {number + 1}/{windows}: {samples['requests'][-1]:.1f} lease req/s")
+                samples["elector_cpu"].append((sum(procs.cpu_seconds(c.proc.pid) for c in flat) - cpu0) / elapsed)
+                samples["apiserver_cpu"].append((procs.cpu_seconds(apiserver.pid) - api_cpu0) / elapsed)
+                samples["rss"].append(sum(procs.rss_bytes(c.proc.pid) for c in flat) / 2**20 / len(flat))
+                record.say(f"window {number + 1}/{windows}: {samples['requests'][-1]:.1f} lease req/s")
     finally:
         for group in by_election.values():
             for candidate in group:
@@ -94,21 +94,21 @@ def main() -> None:
 
     per_election = sum(CLIENT_GO["leader"].values()) + 2 * sum(CLIENT_GO["follower"].values())
     client_go = [count * per_election / 60]
-    rows = [common.row(f"Lease requests/s, {count} elections", "req/s", samples["requests"], baseline=client_go,
+    rows = [stats.row(f"Lease requests/s, {count} elections", "req/s", samples["requests"], baseline=client_go,
                        baseline_name="client-go", target="below client-go", check=lambda v, b: v < b,
                        note="the bench's own LISTs removed; includes kube-apiserver's own identity Lease")]
-    rows += [common.row(f"  of which {verb}", "req/s", samples[verb]) for verb in sorted(samples)
+    rows += [stats.row(f"  of which {verb}", "req/s", samples[verb]) for verb in sorted(samples)
              if verb.isupper() and any(samples[verb])]
     rows += [
-        common.row(f"elector CPU, all {3 * count} candidates", "cores", samples["elector_cpu"]),
-        common.row("elector CPU per candidate", "ms/s", [v * 1000 / (3 * count) for v in samples["elector_cpu"]]),
-        common.row("kube-apiserver CPU", "cores", samples["apiserver_cpu"]),
-        common.row("RSS per candidate", "MiB", samples["rss"]),
-        common.row("elections with exactly one leader (= the Lease holder), per sweep", "%", samples["sound"],
+        stats.row(f"elector CPU, all {3 * count} candidates", "cores", samples["elector_cpu"]),
+        stats.row("elector CPU per candidate", "ms/s", [v * 1000 / (3 * count) for v in samples["elector_cpu"]]),
+        stats.row("kube-apiserver CPU", "cores", samples["apiserver_cpu"]),
+        stats.row("RSS per candidate", "MiB", samples["rss"]),
+        stats.row("elections with exactly one leader (= the Lease holder), per sweep", "%", samples["sound"],
                    target="100 % in every sweep", check=lambda v, b: min(samples["sound"]) == 100.0,
                    note=f"{len(samples['sound'])} sweeps"),
     ]
-    common.report("elector_scale", rows, settings={"elections": count, "candidates": 3 * count, "window_s": window,
+    record.report("elector_scale", rows, settings={"elections": count, "candidates": 3 * count, "window_s": window,
                                                    "windows": windows, "timings": elections.DEFAULT_TIMINGS})
 
 

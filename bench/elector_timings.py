@@ -13,14 +13,14 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench import common, elections
+from bench import elections, kube, record, stats
 from bench.elections import Announcements, Elector
 
 NAMESPACE, ELECTION = "bench-timings", "timings"
 
 
 def main() -> None:
-    args = common.cli(__doc__.splitlines()[0], rounds=20)
+    args = record.cli(__doc__.splitlines()[0], rounds=20)
     if args.long:
         lease, renew, retry = 15.0, 10.0, 2.0
     elif args.quick:
@@ -30,13 +30,13 @@ def main() -> None:
     rounds = 5 if args.quick else args.rounds
     timings = [f"--lease-duration={lease:g}s", f"--renew-deadline={renew:g}s", f"--retry-period={retry * 1000:g}ms"]
     work = Path(tempfile.mkdtemp(prefix="bench-timings-"))
-    plane = common.start_plane(work / "plane")
+    plane = kube.start_plane(work / "plane")
     watch = None
     candidates: dict[str, tuple[Elector, Announcements]] = {}
     results: dict[str, list[float]] = {"SIGKILL": [], "SIGTERM": [], "sse": []}
     try:
         with plane.client() as api:
-            common.make_namespace(api, NAMESPACE)
+            kube.make_namespace(api, NAMESPACE)
             kubeconfig = elections.grant(plane, api, NAMESPACE, "app", work / "app.kubeconfig", elections=[ELECTION])
         watch = elections.LeaseWatch(plane, NAMESPACE)
 
@@ -78,7 +78,7 @@ def main() -> None:
                 results["sse"].append(announced - changed)
             elector.proc.wait(15) if signum == signal.SIGTERM else elector.stop()
             launch(old)
-            common.say(f"round {number + 1}/{2 * rounds}: {signum.name} {old} -> {new} in {when - sent:.2f} s")
+            record.say(f"round {number + 1}/{2 * rounds}: {signum.name} {old} -> {new} in {when - sent:.2f} s")
     finally:
         if watch is not None:
             watch.stop()
@@ -88,18 +88,18 @@ def main() -> None:
 
     kill, term, sse = results["SIGKILL"], results["SIGTERM"], [d * 1000 for d in results["sse"]]
     rows = [
-        common.row("failover after SIGKILL of the leader", "s", kill, baseline=[lease],
+        stats.row("failover after SIGKILL of the leader", "s", kill, baseline=[lease],
                    baseline_name="lease duration", target=f"≤ lease + 2 s = {lease + 2:g} s (every round)",
                    check=lambda v, b: max(kill) <= lease + 2),
-        common.row("handover after SIGTERM of the leader", "s", term, target="p95 ≤ 1 s",
-                   check=lambda v, b: common.percentile(term, 95) <= 1.0,
-                   note=f"p95 {common.percentile(term, 95):.3f} s"),
-        common.row("Lease change → SSE event at a follower's client", "ms", sse, baseline=[0.0],
+        stats.row("handover after SIGTERM of the leader", "s", term, target="p95 ≤ 1 s",
+                   check=lambda v, b: stats.percentile(term, 95) <= 1.0,
+                   note=f"p95 {stats.percentile(term, 95):.3f} s"),
+        stats.row("Lease change → SSE event at a follower's client", "ms", sse, baseline=[0.0],
                    baseline_name="the bench's own watch", target="≤ 100 ms (p95)",
-                   check=lambda v, b: common.percentile(sse, 95) <= 100,
-                   note=f"p95 {common.percentile(sse, 95):.1f} ms"),
+                   check=lambda v, b: stats.percentile(sse, 95) <= 100,
+                   note=f"p95 {stats.percentile(sse, 95):.1f} ms"),
     ]
-    common.report("elector_timings", rows, settings={"rounds": rounds, "timings": timings, "candidates": 3},
+    record.report("elector_timings", rows, settings={"rounds": rounds, "timings": timings, "candidates": 3},
                   extra={"raw": results})
 
 

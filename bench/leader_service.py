@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench import common
+from bench import kube, record, stats
 from demo import observe, routing
 from localplane import cluster
 
@@ -26,7 +26,7 @@ MECHANISMS = {"direct (EndpointSlice by the controller)": "leader-service",
 
 
 def _prepare(running: cluster.Cluster, api: Any, namespace: str, example: str, work: Path) -> observe.LeaseWatch:
-    common.make_namespace(api, namespace)
+    kube.make_namespace(api, namespace)
     (work / example).mkdir(parents=True)
     running.kubectl("apply", "-k", routing.overlay(work / example, example), "-n", namespace)
     observe.wait_agreed_leader(api, namespace, count=3)
@@ -43,7 +43,7 @@ def _prepare(running: cluster.Cluster, api: Any, namespace: str, example: str, w
 
 
 def main() -> None:
-    args = common.cli(__doc__.splitlines()[0], handovers=10)
+    args = record.cli(__doc__.splitlines()[0], handovers=10)
     handovers = 3 if args.quick else args.handovers
     work = Path(tempfile.mkdtemp(prefix="bench-leader-service-"))
     running = cluster.Cluster.start(work / "cluster")
@@ -63,7 +63,7 @@ def main() -> None:
                     routing.signal_elector(api, namespace, old, signal.SIGTERM)
                     observe.wait_agreed_leader(api, namespace, count=3, timeout=60)
                     time.sleep(1.5)  # past kube-proxy's minimum sync period: each handover starts even
-                common.say(f"handover {n + 1}/{handovers} done for both")
+                record.say(f"handover {n + 1}/{handovers} done for both")
             end = time.time()
             for label in MECHANISMS:
                 answers = routing.parse(running.kubectl("logs", "-n", namespaces[label], "client").stdout)
@@ -76,7 +76,7 @@ def main() -> None:
                         results[label].append(routing.analyse(answers, what="SIGTERM", fault=at_fault, at=new[0],
                                                               old=old, new=new[1], until=until))
                 served = routing.served_by_others(answers, timeline)
-                common.say(f"{label}: {len(answers)} requests, {len(served)} answered 200 by a pod not holding "
+                record.say(f"{label}: {len(answers)} requests, {len(served)} answered 200 by a pod not holding "
                            f"the Lease; {routing.summary(results[label])}")
     finally:
         running.stop()
@@ -88,22 +88,22 @@ def main() -> None:
 
     def p95(hs: list[routing.Handover]) -> list[float | None]:
         reached = [h.to_new_leader for h in hs if h.to_new_leader is not None]
-        return [common.percentile(reached, 95)] if reached else []
+        return [stats.percentile(reached, 95)] if reached else []
 
     def not_leader(hs: list[routing.Handover]) -> list[float | None]:
         return [float(h.not_leader + h.unanswered) for h in hs]
 
     names = list(MECHANISMS)
     rows = [
-        common.row("handover -> first answer from the new leader, direct path", "s", times(direct),
+        stats.row("handover -> first answer from the new leader, direct path", "s", times(direct),
                    baseline=times(label), baseline_name=names[1], target="faster than the label path",
                    check=lambda ours, base: base is not None and ours < base),
-        common.row("  the same, p95 (direct)", "s", p95(direct), baseline=p95(label), baseline_name=names[1],
+        stats.row("  the same, p95 (direct)", "s", p95(direct), baseline=p95(label), baseline_name=names[1],
                    target="label path ≤ 1 s", check=lambda ours, base: base is not None and base <= 1.0),
-        common.row("requests per handover answered 503 or not at all (direct)", "requests", not_leader(direct),
+        stats.row("requests per handover answered 503 or not at all (direct)", "requests", not_leader(direct),
                    baseline=not_leader(label), baseline_name=names[1]),
     ]
-    common.report("leader_service", rows, settings={"handovers": handovers, "client_interval_s": 0.01,
+    record.report("leader_service", rows, settings={"handovers": handovers, "client_interval_s": 0.01,
                                                     "kube_proxy_min_sync_period_s": 1.0},
                   extra={"handovers": {k: [h.__dict__ for h in v] for k, v in results.items()}})
 

@@ -35,10 +35,11 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from bench import common
+from bench import kube, record, stats
 from demo import observe, rollouts
 from demo.leasetimeline import LeaseTimeline
-from localplane import cluster, pods
+from localplane import cluster
+from localplane.node import pods
 
 MODES = {"on (default)": True, 'off (rollout-aware: "false")': False}
 GAP_TARGET = 0.1  # s, median handover gap
@@ -90,7 +91,7 @@ def _place(api: Any, workload: rollouts.Workload, position: str, timeline: Lease
             leader = _agreed(api, workload)
             if leader == target:
                 return target, releases
-        common.say(f"placing the leader on the {position} pod {target} ({' < '.join(ranked)}): attempt "
+        record.say(f"placing the leader on the {position} pod {target} ({' < '.join(ranked)}): attempt "
                    f"{attempt} ended on {leader}")
     raise PlacementError(f"leader not placed on the {position} pod in {PLACE_ATTEMPTS} attempts")
 
@@ -115,7 +116,7 @@ def place(the_cluster: cluster.Cluster, api: Any, workload: rollouts.Workload, p
         try:
             return _place(api, workload, position, timeline)
         except (PlacementError, TimeoutError, OSError):
-            common.say(_diagnosis(the_cluster, api, workload, timeline))
+            record.say(_diagnosis(the_cluster, api, workload, timeline))
             raise
 
 
@@ -128,7 +129,7 @@ def _run(count: int) -> tuple[dict[str, list[rollouts.Rollout]], dict[str, list[
     try:
         running.install_kube_elector()
         with running.plane.client() as api:
-            namespace = common.make_namespace(api, "bench-rollouts")
+            namespace = kube.make_namespace(api, "bench-rollouts")
             workload = rollouts.deploy(api, "Deployment", namespace, rollout_aware=False, annotations=TIMINGS)
             for n in range(count):
                 position = POSITIONS[n % len(POSITIONS)]
@@ -136,11 +137,11 @@ def _run(count: int) -> tuple[dict[str, list[rollouts.Rollout]], dict[str, list[
                     rollouts.roll(running, api, workload, rollout_aware=aware, switch=True)
                     _agreed(api, workload)
                     target, took = place(running, api, workload, position)
-                    common.say(f"{mode} {n + 1}/{count}: leader placed on the {position} pod {target} "
+                    record.say(f"{mode} {n + 1}/{count}: leader placed on the {position} pod {target} "
                                f"after {took} release(s)")
                     releases[mode].append(took)
                     results[mode].append(dataclasses.replace(rollouts.measure(running, workload), start=position))
-                    common.say(f"{mode} {n + 1}/{count}: {results[mode][-1].line()}")
+                    record.say(f"{mode} {n + 1}/{count}: {results[mode][-1].line()}")
     finally:
         running.stop()
     return results, releases
@@ -172,16 +173,16 @@ def _describe(mode: str, results: list[rollouts.Rollout]) -> str:
             f"{mean:.2f} ({_distribution(old)}; by the leader's starting pod: {_by_start(old)}); leaderless per "
             f"rollout median {statistics.median(leaderless):.3f} s, "
             f"max {max(leaderless):.3f} s; handover gap median {median_gap:.3f} s, "
-            f"p90 {common.percentile(gaps, 90):.3f} s, max {max(gaps, default=float('nan')):.3f} s; overlaps "
+            f"p90 {stats.percentile(gaps, 90):.3f} s, max {max(gaps, default=float('nan')):.3f} s; overlaps "
             f"{sum(r.overlaps for r in results)}; a release named a successor in "
             f"{sum(bool(r.successors) for r in results)}/{len(results)}")
 
 
-def _rows(on: list[rollouts.Rollout], off: list[rollouts.Rollout]) -> list[common.Row]:
+def _rows(on: list[rollouts.Rollout], off: list[rollouts.Rollout]) -> list[stats.Row]:
     def compare(figure: str, unit: str, of: Callable[[list[rollouts.Rollout]], list[float]], **options: Any
-                ) -> common.Row:
+                ) -> stats.Row:
         """A row of `of(on)` against `of(off)`, the baseline."""
-        return common.row(figure, unit, of(on), baseline=of(off), baseline_name="off", **options)
+        return stats.row(figure, unit, of(on), baseline=of(off), baseline_name="off", **options)
 
     def how_many(what: Callable[[rollouts.Rollout], Any]) -> Callable[[list[rollouts.Rollout]], list[float]]:
         return lambda results: [float(sum(bool(what(r)) for r in results))]
@@ -199,7 +200,7 @@ def _rows(on: list[rollouts.Rollout], off: list[rollouts.Rollout]) -> list[commo
         compare("time without a valid Lease holder per rollout", "s", lambda results: [r.leaderless for r in results]),
         compare("handover gap (release or expiry -> next holder)", "s", gaps,
                 target=f"median ≤ {GAP_TARGET * 1000:.0f} ms", check=lambda ours, _: ours <= GAP_TARGET,
-                note=f"p90 {common.percentile(gaps(on), 90):.3f} s, off {common.percentile(gaps(off), 90):.3f} s"),
+                note=f"p90 {stats.percentile(gaps(on), 90):.3f} s, off {stats.percentile(gaps(off), 90):.3f} s"),
         compare("checker sweeps with two leaders, per rollout", "sweeps", lambda results: [r.overlaps for r in results],
                 target="0 in every rollout", check=lambda *_: all(r.overlaps == 0 for r in on)),
         compare("rollouts with a release naming a successor", "rollouts", how_many(lambda r: r.successors)),
@@ -212,13 +213,13 @@ def _rows(on: list[rollouts.Rollout], off: list[rollouts.Rollout]) -> list[commo
 
 
 def main() -> None:
-    args = common.cli(__doc__.splitlines()[0], rollouts=10)
+    args = record.cli(__doc__.splitlines()[0], rollouts=10)
     count = 3 if args.quick else args.rollouts
     results, releases = _run(count)
     on, off = (results[mode] for mode in MODES)
     for mode, measured in results.items():
         print(_describe(mode, measured), flush=True)
-    common.report("rollouts", _rows(on, off),
+    record.report("rollouts", _rows(on, off),
                   settings={"kind": "Deployment", "replicas": 3, "max_surge": 1, "max_unavailable": 0,
                             "measured_rollouts_per_mode": count, "checker_interval_s": 0.02, "settle_s": 2.0,
                             "pod_annotations": TIMINGS, "leader_start_positions": list(POSITIONS)},

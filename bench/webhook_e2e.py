@@ -1,6 +1,6 @@
 """2. Pod CREATE latency through the real kube-apiserver, with the webhook vs without it (same run).
 
-The webhook is installed from manifests/ as the acceptance tests do (localplane.webhook_install:
+The webhook is installed from manifests/ as the acceptance tests do (localplane.kube_elector.webhook:
 shipped ConfigMap, self-managed certificate; since 0.2 the webhook writes nothing, admission only returns
 a patch). Each run creates pods one after another as the admin, in three phases taken in turn:
   webhook        the MutatingWebhookConfiguration present, pods opted in (the webhook is called)
@@ -15,8 +15,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench import common
-from localplane import webhook_install
+from bench import kube, record, stats
+from localplane.kube_elector import webhook as webhook_install
 
 NAMESPACE = "bench-e2e"
 MWC = f"/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/{webhook_install.CONFIGURATION}"
@@ -63,24 +63,24 @@ def create_pods(api: Any, body: dict[str, Any], count: int) -> list[float]:
 
 
 def main() -> None:
-    args = common.cli(__doc__.splitlines()[0], pods=100)
+    args = record.cli(__doc__.splitlines()[0], pods=100)
     count = 30 if args.quick else args.pods
     work = Path(tempfile.mkdtemp(prefix="bench-e2e-"))
-    plane = common.start_plane(work / "plane")
+    plane = kube.start_plane(work / "plane")
     hook = None
     phases = {"webhook": (True, True), "not opted in": (True, False), "no webhook": (False, True)}
     runs: dict[str, list[list[float]]] = {name: [] for name in phases}
     try:
         hook = webhook_install.install(plane, work / "webhook")
         with plane.client() as api:
-            common.make_namespace(api, NAMESPACE)
+            kube.make_namespace(api, NAMESPACE)
             set_webhook(api, {}, True)
             saved = api.get(MWC).raise_for_status().json()
             for run in range(args.runs):
                 for name, (present, opted_in) in phases.items():
                     set_webhook(api, saved, present)
                     runs[name].append(create_pods(api, pod(opted_in), count))
-                common.say(f"run {run + 1}/{args.runs} done")
+                record.say(f"run {run + 1}/{args.runs} done")
             set_webhook(api, saved, True)
             api.delete(f"/api/v1/namespaces/{NAMESPACE}")
     finally:
@@ -91,20 +91,20 @@ def main() -> None:
     def per_run(name: str, fn: Any) -> list[float]:
         return [fn(latencies) for latencies in runs[name]]
 
-    p99 = lambda values: common.percentile(values, 99)  # noqa: E731
+    p99 = lambda values: stats.percentile(values, 99)  # noqa: E731
     base = dict(baseline_name="no webhook")
     added = [statistics.median(w) - statistics.median(n) for w, n in zip(runs["webhook"], runs["no webhook"])]
     rows = [
-        common.row("pod CREATE median, opted in", "ms", per_run("webhook", statistics.median),
+        stats.row("pod CREATE median, opted in", "ms", per_run("webhook", statistics.median),
                    baseline=per_run("no webhook", statistics.median), **base),
-        common.row("pod CREATE p99, opted in", "ms", per_run("webhook", p99), baseline=per_run("no webhook", p99), **base),
-        common.row("added by the webhook at the median", "ms", added, target="≤ 5 ms", check=lambda v, b: v <= 5.0),
-        common.row("pod CREATE median, not opted in", "ms", per_run("not opted in", statistics.median),
+        stats.row("pod CREATE p99, opted in", "ms", per_run("webhook", p99), baseline=per_run("no webhook", p99), **base),
+        stats.row("added by the webhook at the median", "ms", added, target="≤ 5 ms", check=lambda v, b: v <= 5.0),
+        stats.row("pod CREATE median, not opted in", "ms", per_run("not opted in", statistics.median),
                    baseline=per_run("no webhook", statistics.median), **base),
-        common.row("pod CREATE p99, not opted in", "ms", per_run("not opted in", p99),
+        stats.row("pod CREATE p99, not opted in", "ms", per_run("not opted in", p99),
                    baseline=per_run("no webhook", p99), **base),
     ]
-    common.report("webhook_e2e", rows, settings={"runs": args.runs, "pods_per_phase": count, "warmup": WARMUP,
+    record.report("webhook_e2e", rows, settings={"runs": args.runs, "pods_per_phase": count, "warmup": WARMUP,
                                                  "client": "httpx, keep-alive, admin (system:masters)"})
 
 

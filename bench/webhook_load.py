@@ -20,9 +20,9 @@ from typing import Any
 
 import orjson
 
-from bench import common
-from localplane import ports
-from tests.unit.webhook import pods
+from bench import procs, record, stats
+from localplane.process import ports
+from localplane.kube_elector import reviews as pods
 
 VARIANTS = {  # name -> extra args of `bench.servers webhook`
     "asyncio loop": ["--loop", "asyncio"],
@@ -67,30 +67,30 @@ def canned_answers(reviews: dict[str, bytes], directory: Path) -> None:
 
 def measure(url: str, body: Path, ca: Path, *, rate: float, duration: float, pid: int) -> dict[str, Any]:
     """One run of load; adds the server's CPU milliseconds per request (single-process servers)."""
-    cpu_before = common.cpu_seconds(pid)
+    cpu_before = procs.cpu_seconds(pid)
     wrk = shutil.which("wrk")
     if rate == 0 and wrk:
         argv = [wrk, "-t1", "-c16", f"-d{duration:g}s", "-s", str(Path(__file__).with_name("post.lua")), url]
         env = {**os.environ, "BENCH_BODY": str(body)}
     else:
-        argv = [common.PY, "-m", "bench.loadgen", url, "--body", str(body), "--ca", str(ca),
+        argv = [procs.PY, "-m", "bench.loadgen", url, "--body", str(body), "--ca", str(ca),
                 "--rate", str(rate), "--duration", str(duration), "--connections", "16" if rate == 0 else "8"]
         env = None
-    done = subprocess.run(argv, capture_output=True, text=True, timeout=duration + 60, env=env, cwd=common.ROOT)
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=duration + 60, env=env, cwd=record.ROOT)
     lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
     if done.returncode != 0 or not lines:
         raise RuntimeError(f"{argv[0]} failed: {done.stdout[-500:]} {done.stderr[-1500:]}")
     result = json.loads(lines[-1])
     if result.get("sent"):
-        result["cpu_ms"] = (common.cpu_seconds(pid) - cpu_before) * 1000 / result["sent"]
+        result["cpu_ms"] = (procs.cpu_seconds(pid) - cpu_before) * 1000 / result["sent"]
     return result
 
 
 def main() -> None:
-    args = common.cli(__doc__.splitlines()[0], duration=4.0, rate=200.0)
+    args = record.cli(__doc__.splitlines()[0], duration=4.0, rate=200.0)
     duration = 2.0 if args.quick else args.duration
     work = Path(tempfile.mkdtemp(prefix="bench-webhook-"))
-    ca, cert, key = common.serving_cert(work)
+    ca, cert, key = procs.serving_cert(work)
     reviews = bodies()
     for name, body in reviews.items():
         (work / f"{name}.review.json").write_bytes(body)
@@ -99,21 +99,21 @@ def main() -> None:
 
     tls = ["--cert", cert, "--key", key]
     commands = {
-        "baseline": [common.PY, "-m", "bench.servers", "canned", *tls, "--canned", work / "canned"],
-        "webhook": [common.PY, "-m", "webhook", "--host", "127.0.0.1", "--tls-cert-file", cert, "--tls-key-file", key,
+        "baseline": [procs.PY, "-m", "bench.servers", "canned", *tls, "--canned", work / "canned"],
+        "webhook": [procs.PY, "-m", "webhook", "--host", "127.0.0.1", "--tls-cert-file", cert, "--tls-key-file", key,
                     "--cert-mode", "files"],
-        **{name: [common.PY, "-m", "bench.servers", "webhook", *tls, *extra] for name, extra in VARIANTS.items()},
+        **{name: [procs.PY, "-m", "bench.servers", "webhook", *tls, *extra] for name, extra in VARIANTS.items()},
     }
-    servers: dict[str, tuple[common.Proc, int]] = {}
+    servers: dict[str, tuple[procs.Proc, int]] = {}
     context = ssl.create_default_context(cafile=str(ca))
     try:
         for name, argv in commands.items():
             port = ports.free_port()
             port_flag = ["--listen-port", str(port)] if name == "webhook" else ["--port", str(port)]
-            proc = common.Proc([*argv, *port_flag], work / f"{name.replace(' ', '-')}.log")
+            proc = procs.Proc([*argv, *port_flag], work / f"{name.replace(' ', '-')}.log")
             servers[name] = (proc, port)
         for name, (proc, port) in servers.items():
-            common.wait_http(f"https://127.0.0.1:{port}/readyz", context=context, proc=proc.popen)
+            procs.wait_http(f"https://127.0.0.1:{port}/readyz", context=context, proc=proc.popen)
         plan = [(s, p) for p in reviews for s in ("baseline", "webhook")] + [(v, "small") for v in VARIANTS]
         results: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
         for run in range(args.runs):
@@ -124,7 +124,7 @@ def main() -> None:
                     result = measure(f"https://127.0.0.1:{port}{path}", work / f"{pod}.review.json", ca,
                                      rate=rate, duration=duration, pid=proc.pid)
                     results.setdefault((server, pod, mode), []).append(result)
-            common.say(f"run {run + 1}/{args.runs} done")
+            record.say(f"run {run + 1}/{args.runs} done")
     finally:
         for proc, _ in servers.values():
             proc.stop()
@@ -133,32 +133,32 @@ def main() -> None:
         return [r[key] for r in results[(server, pod, mode)]]
 
     rate = f"{args.rate:g} req/s"
-    rows: list[common.Row] = []
+    rows: list[stats.Row] = []
     for pod in reviews:
         base = lambda mode, key: dict(baseline=vals("baseline", pod, mode, key), baseline_name="bare uvicorn+TLS")  # noqa: E731
         rows += [
-            common.row(f"throughput at saturation, {pod} pod", "req/s", vals("webhook", pod, "saturation", "rate"),
+            stats.row(f"throughput at saturation, {pod} pod", "req/s", vals("webhook", pod, "saturation", "rate"),
                        **base("saturation", "rate"), target="≥ 60 % of baseline",
                        check=lambda v, b: b is not None and v >= 0.6 * b),
-            common.row(f"p50 at {rate}, {pod} pod", "ms", vals("webhook", pod, "rate", "p50_ms"), **base("rate", "p50_ms")),
-            common.row(f"p99 at {rate}, {pod} pod", "ms", vals("webhook", pod, "rate", "p99_ms"), **base("rate", "p99_ms"),
+            stats.row(f"p50 at {rate}, {pod} pod", "ms", vals("webhook", pod, "rate", "p50_ms"), **base("rate", "p50_ms")),
+            stats.row(f"p99 at {rate}, {pod} pod", "ms", vals("webhook", pod, "rate", "p99_ms"), **base("rate", "p99_ms"),
                        target="≤ 5 ms", check=lambda v, b: v <= 5.0),
-            common.row(f"server CPU per request at {rate}, {pod} pod", "ms", vals("webhook", pod, "rate", "cpu_ms"),
+            stats.row(f"server CPU per request at {rate}, {pod} pod", "ms", vals("webhook", pod, "rate", "cpu_ms"),
                        **base("rate", "cpu_ms")),
         ]
     shipped = lambda mode, key: dict(baseline=vals("webhook", "small", mode, key), baseline_name="python -m webhook")  # noqa: E731
     for variant in VARIANTS:
         rows += [
-            common.row(f"variant {variant}: throughput at saturation", "req/s",
+            stats.row(f"variant {variant}: throughput at saturation", "req/s",
                        vals(variant, "small", "saturation", "rate"), **shipped("saturation", "rate")),
-            common.row(f"variant {variant}: p99 at {rate}", "ms", vals(variant, "small", "rate", "p99_ms"),
+            stats.row(f"variant {variant}: p99 at {rate}", "ms", vals(variant, "small", "rate", "p99_ms"),
                        **shipped("rate", "p99_ms")),
         ]
     errors = sum(r["errors"] for rs in results.values() for r in rs)
     settings = {"runs": args.runs, "duration_s": duration, "rate": args.rate, "saturation": "wrk -t1 -c16"
                 if shutil.which("wrk") else "bench.loadgen --rate 0 --connections 16", "errors": errors,
                 "body_bytes": {k: len(v) for k, v in reviews.items()}, "variants": VARIANTS}
-    common.report("webhook_load", rows, settings=settings,
+    record.report("webhook_load", rows, settings=settings,
                   extra={"raw": {"/".join(k): v for k, v in results.items()}})
     shutil.rmtree(work, ignore_errors=True)
 

@@ -21,7 +21,10 @@ from typing import Any
 import httpx
 
 from demo.observe import Observation, agreed_leader, observe
-from localplane import binaries, cluster, component, images, network, node, plane, pods
+from localplane import cluster
+from localplane.controlplane import plane
+from localplane.node import images, network, node, pods
+from localplane.process import binaries, component
 
 REPO = Path(__file__).resolve().parent.parent
 APP = cluster.OVERLAYS / "leader-app"

@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 import httpx
 
-from localplane import pods
+from localplane.node import pods
 
 __all__ = ["Container", "Observation", "observe", "agreed_leader", "wait_for", "wait_agreed_leader", "describe",
            "app_said", "list_pods", "LeaseWatch", "ELECTOR_PORT", "APP_SELECTOR"]

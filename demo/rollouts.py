@@ -23,7 +23,8 @@ import yaml
 from demo import observe
 from demo.checker import LeaderChecker
 from demo.leasetimeline import LeaseEvent, LeaseTimeline, leaderless_gaps, new_holders
-from localplane import binaries, images
+from localplane.node import images
+from localplane.process import binaries
 from localplane import cluster as cluster_
 
 __all__ = ["Workload", "Rollout", "deployment", "statefulset", "headless_service", "app_configmap", "deploy",

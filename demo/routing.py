@@ -15,7 +15,8 @@ import statistics
 from pathlib import Path
 from typing import Any
 
-from localplane import binaries, images, pods
+from localplane.node import images, pods
+from localplane.process import binaries
 
 __all__ = ["client_pod", "Answer", "parse", "Handover", "analyse", "served_by_others", "summary", "overlay",
            "holder", "signal_elector", "EXAMPLES"]

@@ -14,7 +14,10 @@ import sys
 import time
 from pathlib import Path
 
-from localplane import binaries, cluster, component, images, machine, network, node, plane
+from localplane import cluster
+from localplane.controlplane import plane
+from localplane.node import images, machine, network, node
+from localplane.process import binaries, component
 
 _MARKER = ".localplane-workdir"
 

@@ -17,8 +17,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from localplane import binaries as binaries_
-from localplane import component, images, machine, network, node, plane, proxy
+from localplane.controlplane import coredns, plane
+from localplane.node import images, kube_proxy, machine, network, node
+from localplane.process import binaries as binaries_
+from localplane.process import component
 
 __all__ = ["Cluster", "OVERLAYS", "NAMESPACE"]
 
@@ -37,7 +39,8 @@ class Cluster:
         self.plane = control_plane
         self.network = net
         self.node = the_node
-        self.proxy: proxy.KubeProxy | None = None
+        self.proxy: kube_proxy.KubeProxy | None = None
+        self.dns: coredns.CoreDNS | None = None
         self.timings: dict[str, float] = {}
 
     @classmethod
@@ -75,9 +78,10 @@ class Cluster:
             with the_plane.client() as api:
                 api.post("/apis/discovery.k8s.io/v1/namespaces/default/endpointslices",
                          json=network.kubernetes_endpoint_slice()).raise_for_status()
-            cluster.node = node.Node(workdir / "node", the_plane, cluster.network)
+            cluster.dns = coredns.CoreDNS(workdir / "coredns", the_plane, address=network.NODE_IP).start(timeout=timeout)
+            cluster.node = node.Node(workdir / "node", the_plane, cluster.network, cluster_dns=coredns.DNS_SERVICE_IP)
             cluster.node.start_runtime(timeout=timeout)
-            cluster.timings["network + containerd"] = time.monotonic() - step
+            cluster.timings["network + coredns + containerd"] = time.monotonic() - step
             step = time.monotonic()
             images.load_into(cluster.node.ctr, workdir)
             cluster.timings["image import"] = time.monotonic() - step
@@ -85,7 +89,7 @@ class Cluster:
             cluster.node.start_kubelet(timeout=timeout)
             cluster.timings["kubelet to node Ready"] = time.monotonic() - step
             step = time.monotonic()
-            cluster.proxy = proxy.KubeProxy(workdir / "node", the_plane, node.NODE_NAME).start(timeout=timeout)
+            cluster.proxy = kube_proxy.KubeProxy(workdir / "node", the_plane, node.NODE_NAME).start(timeout=timeout)
             cluster.timings["kube-proxy"] = time.monotonic() - step
         except BaseException:
             cluster.stop()
@@ -97,11 +101,12 @@ class Cluster:
         return cluster
 
     def stop(self) -> None:
-        """Node, kube-proxy, network, plane, in that order. Safe to call twice."""
+        """Node, kube-proxy, DNS, network, plane, in that order. Safe to call twice."""
         # Pods first, while kube-proxy's rules still carry their connections to a clean close. Every
         # step runs even if one before it failed; the first error is raised at the end.
         steps = [self.node.stop if self.node else None, self.proxy.stop if self.proxy else None,
-                 self.network.stop if self.network else None, self.plane.stop, self.lock.release]
+                 self.dns.stop if self.dns else None, self.network.stop if self.network else None,
+                 self.plane.stop, self.lock.release]
         errors = []
         for step in filter(None, steps):
             try:

@@ -14,7 +14,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from localplane import binaries, plane
+from localplane.controlplane import plane
+from localplane.process import binaries
 
 _PLANE_FIXTURE = "control_plane"
 _NODE_FIXTURE = "node_cluster"  # tests/node/conftest.py: a cluster with a real node

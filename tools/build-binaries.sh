@@ -4,6 +4,7 @@
 #   control plane: etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubectl
 #   node:          kubelet, kube-proxy, containerd, containerd-shim-runc-v2, ctr
 #   chart:         helm (charts/kube-elector, tests/helm/)
+#   cluster DNS:   coredns (the kube-dns Service of the local cluster)
 # Output: .cache/bin/{k8s,etcd,containerd,helm}-<version>/ (ignored by git). A binary
 # already built is never rebuilt. A cold build takes many minutes on 2 cores.
 set -euo pipefail
@@ -17,11 +18,13 @@ ETCD_OUT=$CACHE/etcd-$ETCD_VERSION
 CTRD_OUT=$CACHE/containerd-$CTRD_VERSION
 HELM_VERSION=$(awk '$1=="helm.sh/helm/v4" && $2 ~ /^v/ {print $2; exit}' "$ROOT/tools/helm-bin/go.mod")
 HELM_OUT=$CACHE/helm-$HELM_VERSION
+COREDNS_VERSION=$(awk '$1=="github.com/coredns/coredns" && $2 ~ /^v/ {print $2; exit}' "$ROOT/tools/coredns-bin/go.mod")
+COREDNS_OUT=$CACHE/coredns-$COREDNS_VERSION
 export GOTOOLCHAIN=local CGO_ENABLED=0 GOFLAGS=-mod=readonly
 
 log() { printf '[build-binaries %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
-if [[ ${1:-} == --print-dirs ]]; then echo "$K8S_OUT $ETCD_OUT $CTRD_OUT $HELM_OUT"; exit 0; fi
+if [[ ${1:-} == --print-dirs ]]; then echo "$K8S_OUT $ETCD_OUT $CTRD_OUT $HELM_OUT $COREDNS_OUT"; exit 0; fi
 
 command -v go >/dev/null || { log "Go is not installed: install Go >= 1.26 (the go directive in tools/k8s-bin/go.mod)"; exit 1; }
 
@@ -55,4 +58,7 @@ done
 # helm: for the chart (charts/kube-elector) and its tests (tests/helm/).
 build helm-bin "$HELM_OUT" helm helm.sh/helm/v4/cmd/helm \
   "-s -w -X helm.sh/helm/v4/internal/version.version=$HELM_VERSION -X helm.sh/helm/v4/internal/version.gitTreeState=clean"
-log "binaries ready: $K8S_OUT $ETCD_OUT $CTRD_OUT $HELM_OUT"
+# coredns: the cluster DNS (localplane/controlplane/coredns.py).
+build coredns-bin "$COREDNS_OUT" coredns github.com/coredns/coredns \
+  "-s -w -X github.com/coredns/coredns/coremain.GitCommit=$COREDNS_VERSION"
+log "binaries ready: $K8S_OUT $ETCD_OUT $CTRD_OUT $HELM_OUT $COREDNS_OUT"

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from localplane import tcpproxy
-from tests.integration.elector.electors import LEASE, RENEW, Elector, leaders, wait_for
+from localplane.process import tcpproxy
+from localplane.kube_elector.electors import LEASE, RENEW, Elector, leaders, wait_for
 
 LEASES = "/apis/coordination.k8s.io/v1/namespaces/{ns}/leases/{name}"
 

@@ -12,9 +12,9 @@ import uuid
 
 import pytest
 
-from localplane import tcpproxy
+from localplane.process import tcpproxy
 from tests.chaos import faults
-from tests.integration.elector.electors import Checker, Elector, leaders, wait_for
+from localplane.kube_elector.electors import Checker, Elector, leaders, wait_for
 
 ROUNDS = int(os.environ.get("CHAOS_ROUNDS", "0")) or len(faults.FAULTS)
 

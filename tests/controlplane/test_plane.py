@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from localplane import plane
+from localplane.controlplane import plane
 
 LEASES = "/apis/coordination.k8s.io/v1/namespaces/{ns}/leases"
 

@@ -1,4 +1,4 @@
-"""localplane.webhooks against a tiny self-contained HTTPS webhook that annotates pods."""
+"""localplane.kube_elector.register against a tiny self-contained HTTPS webhook that annotates pods."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from certs import pki
-from localplane import webhooks
+from localplane.kube_elector import register as webhooks
 
 ANNOTATION = "localplane.test/mutated"
 

@@ -7,7 +7,7 @@ import json
 import random
 from typing import Any
 
-from tests.unit.webhook.pods import pod
+from localplane.kube_elector.reviews import pod
 
 ODD_VALUES: list[Any] = [None, 0, -1, 2**63, 1.5, True, "", "x" * 5000, [], {}, [None], {"a": None}, "ünïcødé ☃", "\x00"]
 ODD_KEYS = ["elector.dev/inject", "elector.dev/port", "elector.dev/election", "elector.dev/containers",

@@ -4,7 +4,7 @@ the webhook's /mutate with no credentials must change nothing in the cluster.
 In 0.1 this exact request made the webhook create RoleBindings kube-elector-thief(-rollout|-leader-label|
 -leader-service) in namespace victim, after which `system:serviceaccount:victim:thief` could patch any pod
 there. The webhook runs here as a process with the shipped manifests and its own ServiceAccount token
-(localplane.webhook_install), so it holds exactly the rights it would have in a cluster.
+(localplane.kube_elector.webhook), so it holds exactly the rights it would have in a cluster.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import httpx
 import jsonpatch
 import pytest
 
-from localplane import webhook_install
+from localplane.kube_elector import webhook as webhook_install
 
 VICTIM, THIEF = "victim", "thief"
 USER = f"system:serviceaccount:{VICTIM}:{THIEF}"

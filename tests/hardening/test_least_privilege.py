@@ -13,7 +13,7 @@ import ssl
 import httpx
 import pytest
 
-from localplane import webhook_install
+from localplane.kube_elector import webhook as webhook_install
 
 RBAC = "rbac.authorization.k8s.io"
 

@@ -11,8 +11,9 @@ import time
 import pytest
 
 from certs import pki, webhook_tls
-from localplane import tcpproxy, webhook_install
-from localplane.ports import free_ports
+from localplane.kube_elector import webhook as webhook_install
+from localplane.process import tcpproxy
+from localplane.process.ports import free_ports
 
 MWC = f"/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/{webhook_install.CONFIGURATION}"
 SECRET = "/api/v1/namespaces/kube-elector/secrets/kube-elector-webhook-tls"

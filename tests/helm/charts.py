@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from localplane import binaries
+from localplane.process import binaries
 
 ROOT = binaries.ROOT
 CHART = ROOT / "charts" / "kube-elector"

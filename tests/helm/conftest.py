@@ -13,7 +13,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from localplane import binaries, cluster
+from localplane import cluster
+from localplane.process import binaries
 from tests.helm import charts
 
 

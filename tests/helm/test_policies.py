@@ -23,9 +23,10 @@ import httpx
 import pytest
 
 from controller import kube, legacy, leadership, observed, reconcile
-from elector.election import events
 from elector import settings
-from localplane import binaries, plane
+from elector.election import events
+from localplane.controlplane import plane
+from localplane.process import binaries
 
 pytestmark = pytest.mark.controlplane
 

@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
-from localplane import images
+from localplane.node import images
 from tests.helm import charts
 
 WEBHOOK = "kube-elector-webhook"

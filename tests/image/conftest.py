@@ -19,9 +19,9 @@ from typing import Any, Callable, Iterator, Optional
 
 import pytest
 
-from localplane.ports import free_port
+from localplane.process.ports import free_port
 from tests.integration.elector.conftest import sa_kubeconfig  # noqa: F401 (fixture)
-from tests.integration.elector.electors import get_json
+from localplane.kube_elector.electors import get_json
 
 ROOT = Path(__file__).resolve().parents[2]
 CONTAINERS_CONF = ROOT / "tools" / "containers.conf"

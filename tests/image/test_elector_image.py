@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from controller import rbac
-from localplane.ports import free_port
+from localplane.process.ports import free_port
 from tests.image.conftest import SECURITY, Container, podman, wait_for
 
 pytestmark = pytest.mark.image

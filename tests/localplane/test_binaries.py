@@ -1,10 +1,10 @@
-"""localplane.binaries: which binary is picked, and what a missing one says. Fake binaries, no build."""
+"""localplane.process.binaries: which binary is picked, and what a missing one says. Fake binaries, no build."""
 
 from pathlib import Path
 
 import pytest
 
-from localplane import binaries
+from localplane.process import binaries
 
 VERSIONS = {
     "etcd": "etcd Version: 3.6.99\nGit SHA: Not provided",
@@ -14,7 +14,8 @@ VERSIONS = {
     "kube-scheduler": "Kubernetes v1.36.99",
 }
 # The node's binaries come from the recipe's cache only (by path, not by version).
-NODE_BINARIES = {"k8s": ["kubelet", "kube-proxy"], "containerd": ["containerd", "containerd-shim-runc-v2", "ctr"], "helm": ["helm"]}
+NODE_BINARIES = {"k8s": ["kubelet", "kube-proxy"], "containerd": ["containerd", "containerd-shim-runc-v2", "ctr"], "helm": ["helm"],
+                 "coredns": ["coredns"]}
 
 
 def _fake(directory: Path, name: str, says: str) -> Path:
@@ -31,9 +32,9 @@ def isolated(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", "/usr/bin:/bin")
     monkeypatch.delenv("KUBEBUILDER_ASSETS", raising=False)
     binaries._version.cache_clear()
-    k8s_dir, _, containerd_dir, helm_dir = binaries._cache_dirs()
+    k8s_dir, _, containerd_dir, helm_dir, coredns_dir = binaries._cache_dirs()
     for directory, names in ((k8s_dir, NODE_BINARIES["k8s"]), (containerd_dir, NODE_BINARIES["containerd"]),
-                             (helm_dir, NODE_BINARIES["helm"])):
+                             (helm_dir, NODE_BINARIES["helm"]), (coredns_dir, NODE_BINARIES["coredns"])):
         directory.mkdir(parents=True, exist_ok=True)
         for name in names:
             _fake(directory, name, "node binary")
@@ -70,7 +71,7 @@ def test_a_missing_node_binary_is_named(isolated, monkeypatch):
     for name, says in VERSIONS.items():
         _fake(assets, name, says)
     monkeypatch.setenv("KUBEBUILDER_ASSETS", str(assets))
-    _, _, containerd_dir, _ = binaries._cache_dirs()
+    _, _, containerd_dir, _, _ = binaries._cache_dirs()
     (containerd_dir / "containerd-shim-runc-v2").unlink()
     with pytest.raises(binaries.BinariesMissing, match=r"containerd-shim-runc-v2.*make binaries"):
         binaries.find()

@@ -8,7 +8,7 @@ import httpx
 
 from demo import observe
 from localplane import cluster as cluster_
-from localplane import images
+from localplane.node import images
 
 APP_SELECTOR = observe.APP_SELECTOR
 wait_agreed_leader = observe.wait_agreed_leader

@@ -12,7 +12,7 @@ import re
 import subprocess
 from pathlib import Path
 
-from localplane import network, node
+from localplane.node import network, node
 
 EXTRA_PATHS = ("/etc/cni", "/opt/cni", "/var/lib/cni", "/run/netns", "/var/lib/containerd", "/opt/containerd",
                "/etc/containerd", "/var/run/nri", "/var/lib/nri", "/etc/cdi", "/var/run/cdi", "/var/log/pods",

@@ -11,7 +11,8 @@ import json
 import shutil
 import subprocess
 
-from localplane import binaries, pods
+from localplane.node import pods
+from localplane.process import binaries
 from tests.node import apps
 
 CLIENTS = binaries.ROOT / "examples" / "clients"

@@ -8,7 +8,7 @@ import signal
 import time
 
 from demo import observe
-from localplane import pods
+from localplane.node import pods
 from tests.node import apps
 from demo.checker import LeaderChecker
 

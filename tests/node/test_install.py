@@ -12,7 +12,9 @@ import subprocess
 
 import yaml
 
-from localplane import binaries, cluster, images, network
+from localplane import cluster
+from localplane.node import images, network
+from localplane.process import binaries
 
 REPO = binaries.ROOT
 WEBHOOK = "kube-elector-webhook"

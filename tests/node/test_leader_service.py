@@ -4,7 +4,7 @@
 - `examples/leader-service-label`: the elector keeps `elector.dev/leader=true` on the leader pod and
   the Service selects it (through the EndpointSlice controller).
 
-A client pod requests the ClusterIP every 10 ms while leadership moves: the leader's elector gets
+A client pod requests the Service by its name (cluster DNS) every 10 ms while leadership moves: the leader's elector gets
 SIGTERM, the leader pod is deleted, the leader's elector is killed, the Deployment rolls. Only the
 leader answers 200 (the sample app asks its elector per request); the test records who answered.
 """
@@ -24,8 +24,7 @@ def test_traffic_follows_the_leader_and_no_other_pod_serves_as_leader(
         example, node_cluster, node_api, node_namespace, tmp_path):
     node_cluster.kubectl("apply", "-k", routing.overlay(tmp_path, example), "-n", node_namespace)
     apps.wait_agreed_leader(node_api, node_namespace, count=3)
-    service = node_api.get(f"/api/v1/namespaces/{node_namespace}/services/leader-app-leader").json()
-    url = f"http://{service['spec']['clusterIP']}/"
+    url = "http://leader-app-leader/"  # by name, as an app would: the cluster DNS, then kube-proxy
     node_api.post(f"/api/v1/namespaces/{node_namespace}/pods", json=routing.client_pod("client", url)
                   ).raise_for_status()
     apps.wait_pod_ready(node_api, node_namespace, "client")

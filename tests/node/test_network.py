@@ -1,4 +1,5 @@
-"""The pod network stays on this machine: a pod reaches the host and the API server, and nothing else.
+"""The pod network stays on this machine: a pod reaches the host and the API server, and nothing else; it
+finds Services by name through the cluster DNS.
 
 A stand-in for "elsewhere" is a network namespace of the test's own, behind a veth with addresses
 from a documentation range that this machine does not use: the host reaches it, a pod must not (the
@@ -14,7 +15,7 @@ import subprocess
 import sys
 import time
 
-from localplane import network
+from localplane.node import network
 from tests.node import apps
 
 OUTSIDE_NS = f"ke-outside-{os.getpid()}"
@@ -28,6 +29,14 @@ try:
     print("connected")
 except OSError as exc:
     print("blocked:", exc)
+"""
+RESOLVE = """
+import socket, sys
+for name in sys.argv[1:]:
+    try:
+        print(socket.gethostbyname(name))
+    except OSError:
+        print("unresolved")
 """
 
 
@@ -69,6 +78,12 @@ def test_a_pod_reaches_the_api_server_but_nothing_beyond_the_bridge(node_cluster
         assert from_host() == "connected"  # the stand-in for elsewhere is there
         assert from_pod(outside_ip, "8080").startswith("blocked"), "a pod reached beyond the pod bridge"
         assert from_pod("10.0.0.1", "443") == "connected"  # the kubernetes Service, through kube-proxy
+        # Cluster DNS (CoreDNS as kube-dns): the API server by its Service name, as client libraries find it.
+        assert from_pod("kubernetes.default.svc", "443") == "connected"
+        resolved = node_cluster.kubectl("exec", "-n", node_namespace, "net", "-c", "app", "--", "python3", "-c",
+                                        RESOLVE, "kubernetes.default", "kube-dns.kube-system.svc.cluster.local",
+                                        "no-such-service").stdout.split()
+        assert resolved == ["10.0.0.1", "10.0.0.10", "unresolved"], resolved
     finally:
         if listener is not None:
             listener.kill()

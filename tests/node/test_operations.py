@@ -17,7 +17,7 @@ from typing import Any
 from prometheus_client.parser import text_string_to_metric_families
 
 from demo import observe
-from localplane import pods
+from localplane.node import pods
 from tests.node import apps
 
 BIN = Path(sys.executable).parent  # kube-elector-status and kubectl-elector

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from demo import observe
-from localplane import pods
+from localplane.node import pods
 from tests.node import apps
 
 

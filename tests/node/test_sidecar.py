@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime
 import time
 
-from localplane import pods
+from localplane.node import pods
 from tests.node import apps
 
 # The app's first act: one request to its elector. If the kubelet started the app before the

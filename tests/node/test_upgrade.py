@@ -1,7 +1,7 @@
 """Upgrade from 0.1 (RoleBindings made by the webhook) to this release, and uninstall, on the real node.
 
 0.1 is built from this repository's own history and installed from its own manifests/, as a user had it
-(localplane/release.py). The upgrade runs under a stream of opted-in pod creations (server-side
+(localplane/kube_elector/release.py). The upgrade runs under a stream of opted-in pod creations (server-side
 dry runs: each one goes through the webhook), with a checker on every elector. The module leaves this
 release installed, as the session fixture made it.
 """
@@ -18,7 +18,7 @@ import pytest
 from demo import observe
 from demo.checker import LeaderChecker
 from localplane import cluster as cluster_
-from localplane import release
+from localplane.kube_elector import release
 from tests.node import apps
 
 pytestmark = pytest.mark.timeout(900)

@@ -12,7 +12,8 @@ import uuid
 
 import httpx
 
-from localplane import cluster, images
+from localplane import cluster
+from localplane.node import images
 
 WEBHOOK = "kube-elector-webhook"
 

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from localplane import webhook_install
+from localplane.kube_elector import webhook as webhook_install
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ import httpx
 import pytest
 import yaml
 
-from localplane import webhook_install
+from localplane.kube_elector import webhook as webhook_install
 
 RESTRICTED_APP = {
     "name": "app",

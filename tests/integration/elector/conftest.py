@@ -5,7 +5,7 @@ of its own. Its rights are what the kube-elector controller makes per election (
 and RoleBinding `kube-elector-lease-<election>` (get, update, watch of the one Lease `<election>`) and the
 Lease itself. Two ways to get them:
 
-- the `controller` fixture runs the controller (localplane/controller_process.py: a process with the
+- the `controller` fixture runs the controller (localplane/kube_elector/controller.py: a process with the
   controller ServiceAccount's real token, the shipped ClusterRole and the admission policies); a test
   then creates the election's candidate Pods (`pods`, bare objects running as `app`) and the controller
   makes the rights. No kubelet runs: pass each Pod's uid as POD_UID (`electors` does so by itself for
@@ -22,9 +22,9 @@ from typing import Any, Callable, Iterable, Iterator, Optional
 
 import pytest
 
-from localplane import controller_process
-from tests.integration.elector import operations
-from tests.integration.elector.electors import Elector
+from localplane.kube_elector import controller as controller_process
+from localplane.kube_elector import election_objects as operations
+from localplane.kube_elector.electors import Elector
 
 SERVICE_ACCOUNT = operations.SERVICE_ACCOUNT
 

@@ -17,7 +17,7 @@ from typing import Any, Iterator
 
 import pytest
 
-from tests.integration.elector.electors import LEASE, RENEW, Checker, Elector, leaders, wait_for
+from localplane.kube_elector.electors import LEASE, RENEW, Checker, Elector, leaders, wait_for
 
 pytestmark = pytest.mark.controlplane
 

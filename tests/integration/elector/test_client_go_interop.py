@@ -11,7 +11,7 @@ from typing import Any, Iterator
 
 import pytest
 
-from tests.integration.elector.electors import LEASE, Checker, leaders, wait_for
+from localplane.kube_elector.electors import LEASE, Checker, leaders, wait_for
 
 pytestmark = pytest.mark.controlplane
 ELECTION = "shared-with-go"

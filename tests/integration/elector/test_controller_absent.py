@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from tests.integration.elector.electors import Checker, leaders, wait_for
-from tests.integration.elector.operations import get_binding, get_lease, get_role
+from localplane.kube_elector.electors import Checker, leaders, wait_for
+from localplane.kube_elector.election_objects import get_binding, get_lease, get_role
 
 pytestmark = pytest.mark.controlplane
 WAITING = "waiting for the kube-elector controller to create the Lease and its Role"

@@ -11,7 +11,7 @@ from typing import Any, Iterator
 
 import pytest
 
-from tests.integration.elector.electors import Checker, free_port, leaders, wait_for
+from localplane.kube_elector.electors import Checker, free_port, leaders, wait_for
 
 pytestmark = pytest.mark.controlplane
 LABEL = "elector.dev/leader"

@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from tests.integration.elector.electors import leaders, wait_for
-from tests.integration.elector.operations import get_lease, metric
+from localplane.kube_elector.electors import leaders, wait_for
+from localplane.kube_elector.election_objects import get_lease, metric
 
 pytestmark = pytest.mark.controlplane
 

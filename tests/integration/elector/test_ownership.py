@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from tests.integration.elector.electors import Checker, leaders, wait_for
-from tests.integration.elector.operations import (LeaseWatch, delete_pod, get_binding, get_lease, get_role, owner_uids, owners)
+from localplane.kube_elector.electors import Checker, leaders, wait_for
+from localplane.kube_elector.election_objects import (LeaseWatch, delete_pod, get_binding, get_lease, get_role, owner_uids, owners)
 
 pytestmark = pytest.mark.controlplane
 ROLE = "kube-elector-lease-app"

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from tests.integration.elector.electors import LEASE, Checker, leaders, wait_for
-from tests.integration.elector.operations import annotations, delete_pod, get_lease
+from localplane.kube_elector.electors import LEASE, Checker, leaders, wait_for
+from localplane.kube_elector.election_objects import annotations, delete_pod, get_lease
 
 pytestmark = pytest.mark.controlplane
 HOLDER_UID = "elector.dev/holder-uid"

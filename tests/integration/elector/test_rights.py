@@ -13,8 +13,8 @@ from typing import Any, Iterator
 import httpx
 import pytest
 
-from tests.integration.elector.electors import wait_for
-from tests.integration.elector.operations import get_binding, get_lease, make_pods
+from localplane.kube_elector.electors import wait_for
+from localplane.kube_elector.election_objects import get_binding, get_lease, make_pods
 
 pytestmark = pytest.mark.controlplane
 LEASES = "/apis/coordination.k8s.io/v1/namespaces/{ns}/leases"

@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from tests.integration.elector.electors import LEASE as LEASE_SECONDS
-from tests.integration.elector.electors import Checker, leaders, wait_for
-from tests.integration.elector.operations import annotations, get_lease, set_ready
+from localplane.kube_elector.electors import LEASE as LEASE_SECONDS
+from localplane.kube_elector.electors import Checker, leaders, wait_for
+from localplane.kube_elector.election_objects import annotations, get_lease, set_ready
 
 pytestmark = pytest.mark.controlplane
 NEXT_LEADER = "elector.dev/next-leader"

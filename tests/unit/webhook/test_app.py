@@ -8,7 +8,7 @@ import jsonpatch
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.unit.webhook.pods import pod, review
+from localplane.kube_elector.reviews import pod, review
 from webhook import app, settings
 
 

@@ -5,7 +5,7 @@ import copy
 import jsonpatch
 from hypothesis import given, settings as hsettings, strategies as st
 
-from tests.unit.webhook.pods import pod
+from localplane.kube_elector.reviews import pod
 from webhook import admission, inject, settings
 
 json_values = st.recursive(

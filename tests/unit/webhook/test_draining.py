@@ -9,7 +9,7 @@ import time
 
 import uvicorn
 
-from localplane.ports import free_port
+from localplane.process.ports import free_port
 from webhook import draining
 
 

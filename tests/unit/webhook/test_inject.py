@@ -3,7 +3,7 @@ import dataclasses
 import jsonpatch
 import pytest
 
-from tests.unit.webhook.pods import POD, pod
+from localplane.kube_elector.reviews import POD, pod
 from webhook import inject, options, settings
 
 SETTINGS = settings.Settings()

@@ -16,10 +16,11 @@ import socket
 import subprocess
 import time
 from pathlib import Path
-from typing import Any
 
-from localplane import binaries as binaries_
-from localplane import component, images, machine, network, plane, ports
+from localplane.process import binaries as binaries_
+from localplane.controlplane import plane
+from localplane.node import containerd, images, kubelet, machine, network
+from localplane.process import component, ports
 
 __all__ = ["Node", "NodeError", "NODE_NAME", "HOST_PATHS", "RUN_DIR"]
 
@@ -30,8 +31,6 @@ NODE_NAME = "kube-elector-node"
 # sockets and the kubelet's root directory (which holds its sockets) live in RUN_DIR.
 RUN_DIR = Path("/run/kube-elector-node")
 HOST_PATHS = (Path("/var/lib/kubelet"), Path("/var/log/containers"), Path("/run/containerd"), RUN_DIR)
-_RUNC = "/usr/sbin/runc"
-_CNI_BIN = "/usr/lib/cni"
 
 
 class NodeError(component.ComponentError):
@@ -42,10 +41,12 @@ class Node:
     """`Node(workdir, control_plane, net)`: `start_runtime()`, import the images (`ctr(...)`),
     `start_kubelet()`; then `stop()`. localplane.cluster does it in that order."""
 
-    def __init__(self, workdir: Path, control_plane: plane.ControlPlane, net: network.NodeNetwork) -> None:
+    def __init__(self, workdir: Path, control_plane: plane.ControlPlane, net: network.NodeNetwork, *,
+                 cluster_dns: str | None = None) -> None:
         self.workdir = workdir
         self.plane = control_plane
         self.net = net
+        self.cluster_dns = cluster_dns
         self.binaries: binaries_.Binaries = control_plane.binaries
         self.containerd_dir = workdir / "containerd"
         self.kubelet_dir = workdir / "kubelet"
@@ -127,9 +128,9 @@ class Node:
     def _write_containerd_config(self) -> None:
         d = self.containerd_dir
         d.mkdir(parents=True, exist_ok=True)
-        (d / "config.toml").write_text(containerd_config(d, socket=self.containerd_socket,
+        (d / "config.toml").write_text(containerd.config(d, socket=self.containerd_socket,
                                                          cni_conf_dir=self.net.cni_conf_dir,
-                                                         sandbox_image=_sandbox_image()))
+                                                         sandbox_image=images.names().pause))
 
     def _containerd_ready(self) -> bool:
         if not self.containerd_socket.exists():
@@ -148,9 +149,9 @@ class Node:
         d = self.kubelet_dir
         d.mkdir(parents=True, exist_ok=True)
         config = d / "config.json"
-        config.write_text(json.dumps(kubelet_config(
+        config.write_text(json.dumps(kubelet.config(
             d, ca_file=self.plane.ca_file, containerd_socket=self.containerd_socket,
-            healthz_port=self._healthz_port), indent=2))
+            healthz_port=self._healthz_port, cluster_dns=self.cluster_dns), indent=2))
         kubeconfig = self.plane.client_kubeconfig(
             "kubelet", user=f"system:node:{NODE_NAME}", groups=["system:nodes"]
         )
@@ -186,7 +187,7 @@ class Node:
                 if not self.kubelet.running:
                     raise NodeError(f"kubelet exited\n{self.kubelet.tail()}")
                 node = api.get(f"/api/v1/nodes/{NODE_NAME}")
-                if node.status_code == 200 and _is_ready(node.json()):
+                if node.status_code == 200 and kubelet.is_ready(node.json()):
                     component.say(f"node {NODE_NAME} Ready in {time.monotonic() - started:.1f} s")
                     return
                 time.sleep(0.2)
@@ -194,105 +195,4 @@ class Node:
         raise NodeError(f"node {NODE_NAME} not Ready after {timeout:.0f} s\n{self.kubelet.tail()}")
 
 
-def containerd_config(d: Path, *, socket: Path, cni_conf_dir: Path, sandbox_image: str) -> str:
-    """containerd 2.3 config (version 4, as `containerd config default` prints it); every path but the
-    sockets inside d."""
-    return f"""\
-version = 4
-root = "{d / 'root'}"
-state = "{d / 'state'}"
-temp = "{d / 'tmp'}"
-imports = []
-# NRI and the snapshotters this node does not use stay off; nothing is created under /var/run/nri.
-disabled_plugins = ["io.containerd.nri.v1.nri", "io.containerd.snapshotter.v1.btrfs",
-  "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.devmapper",
-  "io.containerd.snapshotter.v1.blockfile", "io.containerd.snapshotter.v1.erofs",
-  "io.containerd.differ.v1.erofs", "io.containerd.mount-handler.v1.erofs"]
 
-[plugins.'io.containerd.server.v1.grpc']
-  address = "{socket}"
-[plugins.'io.containerd.server.v1.ttrpc']
-  address = "{socket}.ttrpc"
-[plugins.'io.containerd.internal.v1.opt']
-  path = "{d / 'opt'}"
-[plugins.'io.containerd.image-verifier.v1.bindir']
-  bin_dir = "{d / 'opt' / 'image-verifier'}"
-
-[plugins.'io.containerd.grpc.v1.cri']
-  stream_server_address = "127.0.0.1"
-  stream_server_port = "0"
-
-[plugins.'io.containerd.cri.v1.images']
-  snapshotter = "overlayfs"
-  [plugins.'io.containerd.cri.v1.images'.pinned_images]
-    sandbox = "{sandbox_image}"
-
-[plugins.'io.containerd.cri.v1.runtime']
-  # Root here lacks CAP_SYS_RESOURCE: without this, the kubelet's oom_score_adj -998 for the
-  # sandbox fails every sandbox ("can't get final child's PID from pipe: EOF").
-  restrict_oom_score_adj = true
-  netns_mounts_under_state_dir = true
-  enable_cdi = false
-  [plugins.'io.containerd.cri.v1.runtime'.containerd]
-    default_runtime_name = "runc"
-    [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc]
-      runtime_type = "io.containerd.runc.v2"
-      [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc.options]
-        BinaryName = "{_RUNC}"
-        Root = "{d / 'runc'}"
-        SystemdCgroup = false
-  [plugins.'io.containerd.cri.v1.runtime'.cni]
-    bin_dirs = ["{_CNI_BIN}"]
-    conf_dir = "{cni_conf_dir}"
-    use_internal_loopback = true
-"""
-
-
-def kubelet_config(d: Path, *, ca_file: Path, containerd_socket: Path, healthz_port: int) -> dict[str, Any]:
-    """KubeletConfiguration (v1beta1) for this machine; JSON is YAML, which the kubelet reads."""
-    return {
-        "apiVersion": "kubelet.config.k8s.io/v1beta1",
-        "kind": "KubeletConfiguration",
-        "failCgroupV1": False,  # this machine has cgroup v1 (hybrid); the kubelet refuses it otherwise
-        "cgroupDriver": "cgroupfs",  # PID 1 is not systemd
-        "containerRuntimeEndpoint": f"unix://{containerd_socket}",
-        "address": network.NODE_IP,
-        "readOnlyPort": 0,
-        "healthzBindAddress": "127.0.0.1",
-        "healthzPort": healthz_port,
-        "authentication": {
-            "anonymous": {"enabled": False},
-            "webhook": {"enabled": True},
-            "x509": {"clientCAFile": str(ca_file)},
-        },
-        "authorization": {"mode": "Webhook"},
-        "podLogsDir": str(d / "pod-logs"),
-        "volumePluginDir": str(d / "volume-plugins"),
-        # Local images cannot be pulled again: image GC must never delete them.
-        "imageGCHighThresholdPercent": 100,
-        "imageGCLowThresholdPercent": 99,
-        # A fuller disk must not evict test pods.
-        "evictionHard": {"memory.available": "100Mi", "nodefs.available": "1%", "nodefs.inodesFree": "1%",
-                         "imagefs.available": "1%"},
-        "failSwapOn": False,
-        # Otherwise the kubelet leaves KUBE-FIREWALL & co. in the machine's iptables.
-        "makeIPTablesUtilChains": False,
-        "serializeImagePulls": False,
-        "resolvConf": "",  # no cluster DNS here; pods get no resolv.conf entries
-        "clusterDomain": "cluster.local",
-        "nodeStatusReportFrequency": "10s",
-        "syncFrequency": "10s",
-        "fileCheckFrequency": "10s",
-        "maxPods": 60,
-    }
-
-
-def _sandbox_image() -> str:
-    return images.names().pause
-
-
-def _is_ready(node: dict[str, Any]) -> bool:
-    conditions = node.get("status", {}).get("conditions", [])
-    ready = any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
-    tainted = any(t.get("key") == "node.kubernetes.io/not-ready" for t in node.get("spec", {}).get("taints", []))
-    return ready and not tainted

@@ -13,7 +13,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-from localplane.ports import free_port
+from localplane.process.ports import free_port
 
 FAST = ["--lease-duration=3s", "--renew-deadline=2s", "--retry-period=500ms"]
 LEASE, RENEW = 3.0, 2.0

@@ -13,7 +13,7 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from controller import rbac
-from tests.integration.elector.electors import Elector, get_json  # noqa: F401 (re-exported for the tests)
+from localplane.kube_elector.electors import Elector, get_json  # noqa: F401 (re-exported for the tests)
 
 LEASES = "/apis/coordination.k8s.io/v1/namespaces/{ns}/leases"
 ROLES = "/apis/rbac.authorization.k8s.io/v1/namespaces/{ns}/roles"

@@ -1,7 +1,7 @@
 """The machine-wide side of a local node: one node at a time, and removing what a node leaves.
 
 The kubelet and containerd use some host paths and cgroups whatever they are told, and
-containerd's shims and the pods' processes outlive them. `localplane.node` calls these on stop;
+containerd's shims and the pods' processes outlive them. `localplane.node.node` calls these on stop;
 tests/node/machine.py checks the machine afterwards.
 """
 
@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from localplane import component
+from localplane.process import component
 
 __all__ = ["MachineLock", "MachineBusy", "cgroup_hierarchies", "kill_cgroup_processes", "kill_by_binary",
            "unmount_under", "remove_cgroups", "stale_cgroups"]

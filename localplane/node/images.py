@@ -1,7 +1,7 @@
 """The local images, and how they reach the node: built by `make images` (podman), imported into containerd.
 
 Nothing is pulled on the node: the kubelet finds every image already imported, and
-image GC is off (localplane.node). The names live in tools/images.env, which the build
+image GC is off (localplane.node.kubelet). The names live in tools/images.env, which the build
 script reads too.
 """
 
@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from localplane import binaries, component
+from localplane.process import binaries, component
 
 __all__ = ["Images", "ImagesMissing", "names", "missing", "load_into", "IMAGES_ENV", "PUBLIC_APP_IMAGE"]
 

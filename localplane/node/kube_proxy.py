@@ -15,7 +15,9 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from localplane import component, network, plane, ports
+from localplane.controlplane import plane
+from localplane.node import network
+from localplane.process import component, ports
 
 __all__ = ["KubeProxy", "NFT_TABLES"]
 

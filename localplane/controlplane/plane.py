@@ -11,8 +11,7 @@ start; all files live in the workdir.
 from __future__ import annotations
 
 import atexit
-import base64
-import json
+
 import ssl
 import subprocess
 import time
@@ -23,43 +22,21 @@ from typing import Any
 import httpx
 
 from certs import pki
-from localplane import binaries as binaries_
-from localplane import component, ports
+from localplane.process import binaries as binaries_
+from localplane.controlplane import apiserver, controller_manager, etcd, kubeconfig
+from localplane.controlplane import scheduler as scheduler_
+from localplane.process import component, ports
 
-__all__ = ["ControlPlane", "ControlPlaneError", "KubectlError", "CONTROLLERS"]
-
-# Names as `kube-controller-manager --help` lists them (canonical since 1.28).
-CONTROLLERS = (
-    "garbage-collector-controller",
-    "namespace-controller",
-    "serviceaccount-controller",
-    "deployment-controller",
-    "replicaset-controller",
-    "root-ca-certificate-publisher-controller",
-    # For a node: its Ready taint lifted, Service endpoints (the API server calls the webhook
-    # through them), PodDisruptionBudget status, StatefulSets.
-    "node-lifecycle-controller",
-    "taint-eviction-controller",
-    "endpoints-controller",
-    "endpointslice-controller",
-    "disruption-controller",
-    "statefulset-controller",
-)
-SERVICE_CIDR = "10.0.0.0/24"
-API_SERVICE_IP = "10.0.0.1"  # the `kubernetes` Service: pods reach and verify the API server there
-_DAYS = 365
-
+__all__ = ["ControlPlane", "ControlPlaneError", "KubectlError"]
 
 class ControlPlaneError(component.ComponentError):
     """The plane could not start, or an API call it makes for you failed."""
-
 
 class KubectlError(subprocess.CalledProcessError):
     """kubectl exited non-zero; unlike CalledProcessError, str() shows its stderr."""
 
     def __str__(self) -> str:
         return f"{super().__str__()}\n{self.stderr}"
-
 
 class ControlPlane:
     """Use `ControlPlane.start(workdir)`, as a context manager or followed by `.stop()`."""
@@ -79,51 +56,51 @@ class ControlPlane:
         self.server = f"https://127.0.0.1:{api_port}"
         self.kubeconfig = workdir / "kubeconfig"
         pki_dir = workdir / "pki"
-        ca = pki.make_ca("localplane-ca", days=_DAYS)
+        ca = pki.make_ca("localplane-ca", days=apiserver.DAYS)
         self._ca = ca
         self.ca_pem = ca.cert_pem
         self.ca_file = ca.write(pki_dir, "ca")[0]
         self._pki_dir = pki_dir
         self._admin_cert, self._admin_key = pki.make_client_cert(
-            ca, user="localplane-admin", groups=["system:masters"], days=_DAYS
+            ca, user="localplane-admin", groups=["system:masters"], days=apiserver.DAYS
         ).write(pki_dir, "admin")
         self.write_kubeconfig(self.kubeconfig)
         self._probe_ssl = ssl.create_default_context(cadata=self.ca_pem.decode())
 
         etcd_url = f"http://127.0.0.1:{etcd_port}"
-        etcd = component.Component(
+        etcd_part = component.Component(
             "etcd",
-            _etcd_argv(bins.etcd, workdir / "etcd", etcd_url, f"http://127.0.0.1:{etcd_peer_port}"),
+            etcd.argv(bins.etcd, workdir / "etcd", etcd_url, f"http://127.0.0.1:{etcd_peer_port}"),
             log_path=workdir / "etcd.log",
             probe=self._http_probe(f"{etcd_url}/readyz", verify=False),
         )
-        apiserver = component.Component(
+        apiserver_part = component.Component(
             "kube-apiserver",
             [
-                *_apiserver_argv(bins.kube_apiserver, ca, pki_dir, etcd_url=etcd_url, port=api_port),
+                *apiserver.argv(bins.kube_apiserver, ca, pki_dir, etcd_url=etcd_url, port=api_port),
                 *apiserver_args,
             ],
             log_path=workdir / "kube-apiserver.log",
             probe=self._http_probe(f"{self.server}/readyz", verify=self._probe_ssl),
         )
-        # system:masters, not the components' own RBAC roles: see _kcm_argv.
+        # system:masters, not the components' own RBAC roles: see controller_manager.argv.
         kcm_kubeconfig = self.client_kubeconfig(
             "kube-controller-manager", user="system:kube-controller-manager", groups=["system:masters"]
         )
         kcm = component.Component(
             "kube-controller-manager",
-            _kcm_argv(bins.kube_controller_manager, ca, pki_dir, kubeconfig=kcm_kubeconfig, port=kcm_port),
+            controller_manager.argv(bins.kube_controller_manager, ca, pki_dir, kubeconfig=kcm_kubeconfig, port=kcm_port),
             log_path=workdir / "kube-controller-manager.log",
             probe=self._http_probe(f"https://127.0.0.1:{kcm_port}/healthz", verify=self._probe_ssl),
         )
-        parts = [etcd, apiserver, kcm]
+        parts = [etcd_part, apiserver_part, kcm]
         if scheduler:
             scheduler_kubeconfig = self.client_kubeconfig(
                 "kube-scheduler", user="system:kube-scheduler", groups=["system:masters"]
             )
             parts.append(component.Component(
                 "kube-scheduler",
-                _scheduler_argv(bins.kube_scheduler, kubeconfig=scheduler_kubeconfig, port=scheduler_port),
+                scheduler_.argv(bins.kube_scheduler, kubeconfig=scheduler_kubeconfig, port=scheduler_port),
                 log_path=workdir / "kube-scheduler.log",
                 probe=self._http_probe(f"https://127.0.0.1:{scheduler_port}/healthz", verify=False),
             ))
@@ -225,18 +202,18 @@ class ControlPlane:
 
     def write_kubeconfig(self, path: Path, *, token: str | None = None) -> Path:
         """Write a kubeconfig for this server: for a bearer token, or for the admin client cert if token is None."""
-        user = {"token": token} if token is not None else _cert_user(self._admin_cert, self._admin_key)
+        user = {"token": token} if token is not None else kubeconfig.cert_user(self._admin_cert, self._admin_key)
         path = Path(path)
-        _write_json(path, self._kubeconfig_dict(user))
+        kubeconfig.write_json(path, kubeconfig.document(self.server, self.ca_pem, user))
         return path
 
     def client_kubeconfig(self, name: str, *, user: str, groups: Sequence[str]) -> Path:
         """A kubeconfig `<workdir>/<name>.kubeconfig` with a client certificate for user in groups."""
-        cert, key = pki.make_client_cert(self._ca, user=user, groups=list(groups), days=_DAYS).write(
+        cert, key = pki.make_client_cert(self._ca, user=user, groups=list(groups), days=apiserver.DAYS).write(
             self._pki_dir, name
         )
         path = self.workdir / f"{name}.kubeconfig"
-        _write_json(path, self._kubeconfig_dict(_cert_user(cert, key)))
+        kubeconfig.write_json(path, kubeconfig.document(self.server, self.ca_pem, kubeconfig.cert_user(cert, key)))
         return path
 
     def dump_logs(self, lines: int = 40) -> str:
@@ -246,23 +223,6 @@ class ControlPlane:
             for name, part in self.components.items()
         )
 
-    def _kubeconfig_dict(self, user: dict[str, str]) -> dict[str, Any]:
-        # JSON is valid YAML, so kubectl and every client library read this file.
-        return {
-            "apiVersion": "v1",
-            "kind": "Config",
-            "clusters": [
-                {
-                    "name": "localplane",
-                    "cluster": {"server": self.server, "certificate-authority-data": _b64(self.ca_pem)},
-                }
-            ],
-            "users": [{"name": "localplane-user", "user": user}],
-            "contexts": [
-                {"name": "localplane", "context": {"cluster": "localplane", "user": "localplane-user"}}
-            ],
-            "current-context": "localplane",
-        }
 
     @staticmethod
     def _http_probe(url: str, *, verify: ssl.SSLContext | bool) -> Callable[[], bool]:
@@ -274,114 +234,3 @@ class ControlPlane:
 
         return probe
 
-
-def _etcd_argv(etcd: Path, data_dir: Path, client_url: str, peer_url: str) -> list[str]:
-    return [
-        str(etcd),
-        "--name=localplane",
-        f"--data-dir={data_dir}",
-        f"--listen-client-urls={client_url}",
-        f"--advertise-client-urls={client_url}",
-        f"--listen-peer-urls={peer_url}",
-        f"--initial-advertise-peer-urls={peer_url}",
-        f"--initial-cluster=localplane={peer_url}",
-        "--unsafe-no-fsync",  # tests need speed, not durability
-        "--log-level=warn",
-    ]
-
-
-def _apiserver_argv(binary: Path, ca: pki.KeyPair, pki_dir: Path, *, etcd_url: str, port: int) -> list[str]:
-    cert, key = pki.make_serving_cert(
-        ca,
-        dns_names=["localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc",
-                   "kubernetes.default.svc.cluster.local"],
-        ip_addresses=["127.0.0.1", API_SERVICE_IP],
-        days=_DAYS,
-    ).write(pki_dir, "kube-apiserver")
-    # The API server's identity towards kubelets (logs, exec, port-forward).
-    kubelet_client_cert, kubelet_client_key = pki.make_client_cert(
-        ca, user="kube-apiserver-kubelet-client", groups=["system:masters"], days=_DAYS
-    ).write(pki_dir, "kube-apiserver-kubelet-client")
-    signing = pki.make_rsa_keypair()
-    sa_key, sa_pub = pki_dir / "sa.key", pki_dir / "sa.pub"
-    sa_key.write_bytes(signing.key_pem)
-    sa_key.chmod(0o600)
-    sa_pub.write_bytes(signing.public_pem)
-    return [
-        str(binary),
-        f"--etcd-servers={etcd_url}",
-        "--bind-address=127.0.0.1",
-        "--advertise-address=127.0.0.1",  # no default route here; without it the apiserver refuses to start
-        f"--secure-port={port}",
-        f"--tls-cert-file={cert}",
-        f"--tls-private-key-file={key}",
-        f"--client-ca-file={pki_dir / 'ca.crt'}",
-        "--authorization-mode=Node,RBAC",
-        "--enable-admission-plugins=NodeRestriction",
-        f"--kubelet-client-certificate={kubelet_client_cert}",
-        f"--kubelet-client-key={kubelet_client_key}",
-        "--kubelet-preferred-address-types=InternalIP",  # node names do not resolve here
-        f"--service-account-issuer=https://127.0.0.1:{port}",
-        f"--service-account-key-file={sa_pub}",
-        f"--service-account-signing-key-file={sa_key}",
-        f"--service-cluster-ip-range={SERVICE_CIDR}",
-        "--allow-privileged=true",  # so that PodSecurity, not this flag, is what rejects a privileged pod
-        f"--cert-dir={pki_dir / 'kube-apiserver-generated'}",
-        # Loopback may not be an Endpoints address: the default reconciler would log an error every 10 s.
-        "--endpoint-reconciler-type=none",
-        # Without a grace period, SIGTERM waits for open watches (the KCM holds dozens) until
-        # their timeout; with one, the apiserver ends them and a restart takes seconds.
-        "--shutdown-watch-termination-grace-period=2s",
-        "--profiling=false",
-    ]
-
-
-def _kcm_argv(binary: Path, ca: pki.KeyPair, pki_dir: Path, *, kubeconfig: Path, port: int) -> list[str]:
-    cert, key = pki.make_serving_cert(
-        ca, dns_names=["localhost"], ip_addresses=["127.0.0.1"], days=_DAYS
-    ).write(pki_dir, "kube-controller-manager-serving")
-    return [
-        str(binary),
-        f"--kubeconfig={kubeconfig}",
-        # No --authentication/authorization-kubeconfig: delegated auth wants the apiserver's front-proxy
-        # CA (not configured here) and logs an error every few seconds; /healthz is always allowed anyway.
-        # One identity in system:masters for all controllers, not kubeadm's per-controller
-        # ServiceAccounts: a restarted apiserver serves requests before its RBAC cache is synced,
-        # and the 403s it gives then push the KCM's watches into backoff for up to a minute.
-        # system:masters is allowed without RBAC, so the KCM recovers as soon as the port opens.
-        "--use-service-account-credentials=false",
-        f"--controllers={','.join(CONTROLLERS)}",
-        "--leader-elect=false",
-        "--bind-address=127.0.0.1",
-        f"--secure-port={port}",
-        f"--tls-cert-file={cert}",
-        f"--tls-private-key-file={key}",
-        f"--root-ca-file={pki_dir / 'ca.crt'}",
-        f"--service-cluster-ip-range={SERVICE_CIDR}",
-        "--profiling=false",
-    ]
-
-
-def _scheduler_argv(binary: Path, *, kubeconfig: Path, port: int) -> list[str]:
-    return [
-        str(binary),
-        f"--kubeconfig={kubeconfig}",
-        "--leader-elect=false",
-        "--bind-address=127.0.0.1",
-        f"--secure-port={port}",  # self-signed serving cert; /healthz is always allowed
-        "--profiling=false",
-    ]
-
-
-def _cert_user(cert: Path, key: Path) -> dict[str, str]:
-    return {"client-certificate-data": _b64(cert.read_bytes()), "client-key-data": _b64(key.read_bytes())}
-
-
-def _b64(data: bytes) -> str:
-    return base64.b64encode(data).decode()
-
-
-def _write_json(path: Path, document: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.touch(mode=0o600)
-    path.write_text(json.dumps(document, indent=2) + "\n")

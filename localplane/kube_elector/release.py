@@ -9,7 +9,8 @@ import subprocess
 import tarfile
 from pathlib import Path
 
-from localplane import binaries, images
+from localplane.node import images
+from localplane.process import binaries
 from localplane import cluster as cluster_
 
 __all__ = ["RELEASE_0_1", "TAG_0_1", "overlay"]

@@ -5,7 +5,7 @@ plugin plugs each pod's veth into it); the host, which is the node, reaches them
 how the kubelet's probes and the API server's webhook calls arrive. The API server listens on
 127.0.0.1 only; a relay on the node's bridge address (API_RELAY_PORT) forwards to it, and the
 `kubernetes` Service's EndpointSlice names that relay, so a pod reaches the API server at the
-Service IP through kube-proxy (localplane.proxy) like on any cluster. Sysctls that the CNI plugin,
+Service IP through kube-proxy (localplane.node.kube_proxy) like on any cluster. Sysctls that the CNI plugin,
 the kubelet and kube-proxy may change are saved first and restored.
 
 The CNI bridge plugin turns IP forwarding on (pods route through the host). A fence, an nftables
@@ -21,7 +21,8 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from localplane import component, plane, tcpproxy
+from localplane.controlplane import apiserver
+from localplane.process import component, tcpproxy
 
 __all__ = ["NodeNetwork", "NetworkError", "POD_BRIDGE", "NODE_IP", "POD_CIDR", "API_RELAY_PORT", "SYSCTLS",
            "FENCE_TABLE", "kubernetes_endpoint_slice"]
@@ -58,7 +59,7 @@ class NodeNetwork:
             raise NetworkError(
                 f"bridge {POD_BRIDGE} already exists: a crashed local node left it (`ip link delete {POD_BRIDGE}`)"
             )
-        for cidr in (POD_CIDR, plane.SERVICE_CIDR):
+        for cidr in (POD_CIDR, apiserver.SERVICE_CIDR):
             if used := overlaps(cidr):
                 raise NetworkError(f"{cidr} is already in use on this machine ({used}): the local node needs it "
                                    "for its pods and Services")

@@ -5,7 +5,8 @@ tools/*-bin/go.mod), so there is one place to bump them. A control-plane binary 
 `$KUBEBUILDER_ASSETS` or on PATH is used only if its minor version matches; otherwise the
 recipe's cache directory is used. The node's binaries (kubelet, containerd and its shim, ctr)
 come from the cache only: a distribution's containerd on PATH is another major version.
-So does helm (charts/kube-elector and tests/helm/), whose major version the chart is tested with.
+So do helm (charts/kube-elector and tests/helm/), whose major version the chart is tested with, and
+coredns (the cluster DNS).
 """
 
 from __future__ import annotations
@@ -21,13 +22,14 @@ from pathlib import Path
 
 __all__ = ["Binaries", "BinariesMissing", "find", "ensure", "BUILD_SCRIPT"]
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 BUILD_SCRIPT = ROOT / "tools" / "build-binaries.sh"
 
 _K8S_NAMES = ("kube-apiserver", "kube-controller-manager", "kubectl", "kube-scheduler")
 _NODE_K8S_NAMES = ("kubelet", "kube-proxy")
 _CONTAINERD_NAMES = ("containerd", "containerd-shim-runc-v2", "ctr")
 _HELM_NAMES = ("helm",)
+_COREDNS_NAMES = ("coredns",)
 
 
 class BinariesMissing(RuntimeError):
@@ -47,11 +49,12 @@ class Binaries:
     containerd_shim_runc_v2: Path
     ctr: Path
     helm: Path
+    coredns: Path
 
 
 def find() -> Binaries:
     """Locate every binary; raise BinariesMissing (naming what is missing) otherwise."""
-    k8s_dir, etcd_dir, containerd_dir, helm_dir = _cache_dirs()
+    k8s_dir, etcd_dir, containerd_dir, helm_dir, coredns_dir = _cache_dirs()
     k8s_minor = _minor(k8s_dir.name.removeprefix("k8s-"))  # "v1.36"
     etcd_minor = _minor(etcd_dir.name.removeprefix("etcd-").removeprefix("v"))  # "3.6"
     found: dict[str, Path] = {}
@@ -65,7 +68,7 @@ def find() -> Binaries:
         else:
             found[name.replace("-", "_")] = path
     cached = [(k8s_dir, name) for name in _NODE_K8S_NAMES] + [(containerd_dir, n) for n in _CONTAINERD_NAMES]
-    cached += [(helm_dir, name) for name in _HELM_NAMES]
+    cached += [(helm_dir, name) for name in _HELM_NAMES] + [(coredns_dir, name) for name in _COREDNS_NAMES]
     for cache_dir, name in cached:
         path = cache_dir / name
         if os.access(path, os.X_OK):
@@ -75,7 +78,7 @@ def find() -> Binaries:
     if missing:
         raise BinariesMissing(
             f"missing binaries: {', '.join(missing)} "
-            f"(looked in $KUBEBUILDER_ASSETS, PATH, {k8s_dir}, {etcd_dir}, {containerd_dir}, {helm_dir}); run `make binaries`"
+            f"(looked in $KUBEBUILDER_ASSETS, PATH, {k8s_dir}, {etcd_dir}, {containerd_dir}, {helm_dir}, {coredns_dir}); run `make binaries`"
         )
     return Binaries(**found)
 
@@ -98,11 +101,11 @@ def ensure() -> Binaries:
     return find()
 
 
-def _cache_dirs() -> tuple[Path, Path, Path, Path]:
+def _cache_dirs() -> tuple[Path, Path, Path, Path, Path]:
     out = subprocess.run(
         [str(BUILD_SCRIPT), "--print-dirs"], capture_output=True, text=True, check=True
     ).stdout.split()
-    return Path(out[0]), Path(out[1]), Path(out[2]), Path(out[3])
+    return Path(out[0]), Path(out[1]), Path(out[2]), Path(out[3]), Path(out[4])
 
 
 def _candidates(name: str, cache_dir: Path) -> list[Path]:

@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 
-from localplane import plane as plane_
+from localplane.controlplane import plane as plane_
 
 __all__ = ["register_mutating_webhook", "wait_until_called", "WebhookNotCalled"]
 

@@ -20,10 +20,11 @@ from typing import Any
 import httpx
 import yaml
 
-from localplane import plane as plane_
-from localplane import ports, webhooks
+from localplane.controlplane import plane as plane_
+from localplane.kube_elector import register as webhooks
+from localplane.process import binaries, ports
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = binaries.ROOT
 MANIFESTS = REPO / "manifests"
 NAMESPACE = "kube-elector"
 SERVICE_ACCOUNT = "kube-elector-webhook"

@@ -5,7 +5,7 @@ ClusterRole + binding and the ValidatingAdmissionPolicies that limit what its ac
 real token of ServiceAccount kube-elector/kube-elector-controller from the TokenRequest API, and runs
 `python -m controller` with a kubeconfig holding only that token: what the Deployment's pods would run
 with (manifests/controller.yaml), minus a kubelet. The Deployment itself is not applied: the process is
-the replica. Like localplane/webhook_install.py for the webhook.
+the replica. Like localplane/kube_elector/webhook.py for the webhook.
 """
 
 from __future__ import annotations
@@ -21,13 +21,13 @@ from pathlib import Path
 
 import httpx
 
-from localplane import plane as plane_
-from localplane import ports
+from localplane.controlplane import plane as plane_
+from localplane.process import binaries, ports
 
 __all__ = ["ControllerProcess", "start_controller", "apply_rbac", "MANIFESTS", "NAMESPACE", "SERVICE_ACCOUNT",
            "LEASE", "RBAC_FILES"]
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = binaries.ROOT
 MANIFESTS = REPO / "manifests"
 NAMESPACE = "kube-elector"
 SERVICE_ACCOUNT = "kube-elector-controller"

@@ -1,0 +1,1 @@
+"""The bottom layer: one process, free loopback ports, the binaries, a loopback TCP proxy."""
