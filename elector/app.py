@@ -74,14 +74,17 @@ async def run(cfg: settingses.Settings, env: Optional[Mapping[str, str]] = None)
             elector.request_release()
 
     routes = api.Api(elector, board, on_release=on_release, api_metrics=api_metrics)
-    listeners = [("--probe-address", cfg.probe_host, cfg.probe_port, routes.probes),
-                 ("--http", cfg.http_host, cfg.http_port, routes.app)]
+    # The app's port is on localhost, its clients hold SSE streams and long polls: one address, more room.
+    local = httpserver.Limits(max_connections=256, max_per_ip=256)
+    listeners = [("--probe-address", cfg.probe_host, cfg.probe_port, routes.probes, httpserver.Limits()),
+                 ("--http", cfg.http_host, cfg.http_port, routes.app, local)]
     if cfg.metrics_host is not None and cfg.metrics_port is not None:
-        listeners.append(("--metrics-address", cfg.metrics_host, cfg.metrics_port, routes.metrics))
+        listeners.append(("--metrics-address", cfg.metrics_host, cfg.metrics_port, routes.metrics,
+                          httpserver.Limits()))
     servers = []
-    for flag, host, port, route in listeners:
+    for flag, host, port, route, limits in listeners:
         try:
-            servers.append(await httpserver.serve(host, port, route))
+            servers.append(await httpserver.serve(host, port, route, limits))
         except OSError as exc:
             raise settingses.SettingsError(f"{flag}: cannot listen on {host}:{port}: {exc.strerror or exc}") from None
     loop = asyncio.get_running_loop()
