@@ -96,6 +96,10 @@ class Settings(BaseSettings):
 
     # --- which pods
     excluded_namespaces: list[str] = ["kube-system", "kube-public", "kube-node-lease"]
+    allow_host_network: bool = Field(
+        False, description="inject hostNetwork pods too (the elector then listens on 127.0.0.1 only); "
+        "refused by default: their ports are the node's",
+    )
 
     # --- serving
     host: str = "0.0.0.0"
