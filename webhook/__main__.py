@@ -13,7 +13,7 @@ from typing import Any
 import uvicorn
 
 from webhook import app as webapp
-from webhook import draining, kube, logs, settings, tls
+from webhook import draining, guard, kube, logs, settings, tls
 
 log = logging.getLogger("kube_elector.webhook")
 
@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
         uvicorn.Config(
             draining.closing_when(application, lambda: server.draining), host=cfg.host, port=cfg.listen_port,
             log_config=None, access_log=False, ssl_context_factory=lambda _config, _default: ctx, loop="uvloop",
-            http="httptools", timeout_keep_alive=30, limit_concurrency=1000,
+            **guard.uvicorn_options(cfg.limits),
         ),
         drain_seconds=cfg.shutdown_drain_seconds,
     )

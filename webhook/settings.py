@@ -30,6 +30,7 @@ from pydantic_settings import (
 )
 
 from elector import timings
+from webhook.guard import Limits
 
 VERSION = "0.2.0"
 ANNOTATION_PREFIX = "elector.dev/"
@@ -124,6 +125,7 @@ class Settings(BaseSettings):
     kubeconfig: Path | None = Field(None, description="kubeconfig outside a cluster (else in-cluster config)")
     request_timeout_seconds: float = Field(10.0, gt=0, le=30, description="time to receive one request body")
     max_body_bytes: int = Field(3 * 1024 * 1024, ge=1024, description="larger AdmissionReviews are refused")
+    limits: Limits = Limits()  # connections, heads, deadlines: webhook/guard.py
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
     _removed: dict[str, Any] = PrivateAttr(default_factory=dict)
