@@ -25,6 +25,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"kube-elector-webhook: {exc}", file=sys.stderr)
         return 1
     logs.setup(cfg.log_level)
+    try:
+        guard.raise_open_files(cfg.limits)
+    except ValueError as exc:
+        print(f"kube-elector-webhook: {exc}", file=sys.stderr)
+        return 1
     for key, value in cfg.removed_settings.items():
         log.warning(f"setting {key} is no longer used and is ignored: {settings.REMOVED[key]}",
                     extra={"event": "setting_removed", "setting": key, "value": value})

@@ -22,6 +22,7 @@ Here, per process (each worker process has its own `Limits`):
 from __future__ import annotations
 
 import asyncio
+import resource
 import time
 from typing import Any, ClassVar
 
@@ -188,3 +189,16 @@ def uvicorn_options(limits: Limits) -> dict[str, Any]:
     """The uvicorn.Config arguments that bound the server (its own cap is off: ours makes room instead)."""
     return {"http": protocol(limits), "timeout_keep_alive": limits.idle_timeout_seconds,
             "limit_concurrency": None, "backlog": limits.backlog, "h11_max_incomplete_event_size": limits.max_head_bytes}
+
+
+def raise_open_files(limits: Limits) -> int:
+    """The soft limit of open files, raised to the hard one: `max_connections` must fit below it, or
+    accept() fails (EMFILE) for everyone, the API server included. Returns the soft limit."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or hard > soft:
+        soft = hard if hard != resource.RLIM_INFINITY else max(soft, 65536)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    if soft < limits.max_connections + 64:
+        raise ValueError(f"limits.max_connections ({limits.max_connections}) does not fit in the open-files "
+                         f"limit ({soft}); lower it or raise the container's nofile limit")
+    return soft
