@@ -29,7 +29,7 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
-from elector import timings
+from elector.election import timings
 from webhook.guard import Limits
 
 VERSION = "0.2.0"

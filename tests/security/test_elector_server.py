@@ -9,7 +9,7 @@ import asyncio
 
 import pytest
 
-from elector import httpserver
+from elector.serve import httpserver
 
 pytestmark = pytest.mark.timeout(30)
 

@@ -7,7 +7,7 @@ import copy
 import pytest
 from hypothesis import given, settings as hsettings, strategies as st
 
-from elector import timings
+from elector.election import timings
 from tests.webhook.pods import pod
 from webhook import inject, options, settings
 

@@ -100,7 +100,7 @@ sys.exit(main())
 """
 EXCEPTION_LOG = r"""
 import logging
-from elector import logs
+from elector.ops import logs
 for fmt in ("json", "text"):
     logs.setup(fmt=fmt, level="info", pod="p", election="ns/e")
     try:
@@ -227,7 +227,7 @@ def trace(venv: Path, work: Path) -> set[str]:
                         f"--http=127.0.0.1:{taken.getsockname()[1]}", f"--probe-address=127.0.0.1:{free_port()}"], 1)
         tracer.run([], 0, code=EXCEPTION_LOG)
         tracer.run([], 0, code="import pkgutil, elector, yaml\n"
-                               "for m in pkgutil.iter_modules(elector.__path__): __import__('elector.' + m.name)\n"
+                               "for m in pkgutil.walk_packages(elector.__path__, 'elector.'): __import__(m.name)\n"
                                "yaml.safe_load('a: [1, {b: c}]')\n")
 
         # leader and follower, every option that changes what runs
@@ -495,9 +495,8 @@ def check(out: Path, venv: Path) -> None:
     chroot = shutil.which("chroot") or "/usr/sbin/chroot"
     checks = [
         [str(venv / "bin" / "kube-elector"), "--help"],
-        [python, "-c", "import os, elector, yaml\n"
-                       "for f in os.listdir(elector.__path__[0]):\n"
-                       "    if f.endswith('.py'): __import__('elector.' + f[:-3])\n"
+        [python, "-c", "import pkgutil, elector, yaml\n"
+                       "for m in pkgutil.walk_packages(elector.__path__, 'elector.'): __import__(m.name)\n"
                        "assert yaml.safe_load('a: 1') == {'a': 1}\n"
                        "assert 'localhost'.encode('idna')\n"],
     ]

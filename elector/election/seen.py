@@ -11,9 +11,10 @@ import dataclasses
 import logging
 from typing import Callable, Optional
 
-from elector import lock as locks
-from elector import record as records
-from elector import settings, timings
+from elector.election import lock as locks
+from elector.election import record as records
+from elector.election import timings
+from elector import settings
 
 __all__ = ["SeenLease", "Change", "FAILED_NOMINEE_LEASES", "LEASE_CAP_FACTOR", "lease_cap"]
 
