@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     if not source.ready:
         print("kube-elector-webhook: no usable certificate yet; see the log line above", file=sys.stderr)
         return 1
-    application = webapp.create_app(cfg, ready=lambda: source.ready)
+    application = webapp.create_app(cfg, ready=lambda: source.ready, cert_expiry=source.expiry_seconds)
 
     def refresh_certificates() -> None:  # blocking file and API I/O: kept off the event loop
         while True:

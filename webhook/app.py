@@ -23,10 +23,13 @@ def create_app(
     *,
     ready: Callable[[], bool] = lambda: True,
     registry: CollectorRegistry | None = None,
+    cert_expiry: Callable[[], float | None] | None = None,
 ) -> FastAPI:
     """`ready` gates /readyz. An admission has no side effect: the answer is all it produces."""
     app = FastAPI(title="kube-elector webhook", docs_url=None, redoc_url=None, openapi_url=None)
     counters = metrics.Metrics(registry)
+    if cert_expiry is not None:
+        counters.watch_certificate(cert_expiry)
 
     # Plain Starlette routes: the body is read by hand (size and time bounded), so FastAPI's
     # parameter machinery would only add latency to every pod admission.
