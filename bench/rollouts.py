@@ -67,7 +67,7 @@ def _agreed(api: Any, workload: rollouts.Workload) -> str:
 def _release(api: Any, workload: rollouts.Workload, leader: str) -> None:
     """What the leader's app does to hand over: POST localhost:4040/release, inside its pod."""
     pod = api.get(f"/api/v1/namespaces/{workload.namespace}/pods/{leader}").raise_for_status().json()
-    code, body = pods.http_post(pod, observe.ELECTOR_PORT, "/release")
+    code, body = pods.http_post(pod, observe.ELECTOR_PORT, "/release", headers={"Elector-Release": "true"})
     if code != 202:
         raise PlacementError(f"POST /release in {leader}: {code} {body!r}")
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import ipaddress
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -44,13 +45,18 @@ class KeyPair:
         return key
 
     def write(self, directory: Path, name: str) -> tuple[Path, Path]:
-        """Write `<name>.crt` and `<name>.key` (mode 0600) into directory; return both paths."""
+        """Write `<name>.crt` and `<name>.key` (mode 0400: read-only, owner only) into directory; return both
+        paths. Each file is written beside and renamed into place, so a reader never sees half of one."""
         directory.mkdir(parents=True, exist_ok=True)
         cert_path, key_path = directory / f"{name}.crt", directory / f"{name}.key"
-        cert_path.write_bytes(self.cert_pem)
-        key_path.touch(mode=0o600)
-        key_path.chmod(0o600)
-        key_path.write_bytes(self.key_pem)
+        for path, data, mode in ((cert_path, self.cert_pem, 0o644), (key_path, self.key_pem, 0o400)):
+            partial = path.with_name(path.name + ".new")
+            partial.unlink(missing_ok=True)
+            fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "wb") as out:
+                out.write(data)
+            os.chmod(partial, mode)
+            os.replace(partial, path)
         return cert_path, key_path
 
 
@@ -62,8 +68,13 @@ class SigningKey:
     public_pem: bytes
 
 
-def make_ca(common_name: str, *, days: int) -> KeyPair:
-    """A self-signed CA that may sign leaf certificates only (path length 0)."""
+def make_ca(common_name: str, *, days: int, permitted_dns: Sequence[str] | None = None,
+            permitted_ips: Sequence[str] = ()) -> KeyPair:
+    """A self-signed CA that may sign leaf certificates only (path length 0).
+
+    `permitted_dns`: name constraints (RFC 5280, enforced by Go's crypto/x509, so by the API server):
+    the CA can vouch only for these DNS names and `permitted_ips`, so its key, if stolen, cannot
+    impersonate anything else to a client that trusts the caBundle."""
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
     builder = (
@@ -72,6 +83,14 @@ def make_ca(common_name: str, *, days: int) -> KeyPair:
         .add_extension(_key_usage(key_cert_sign=True), critical=True)
         .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(key.public_key()), critical=False)
     )
+    if permitted_dns is not None:
+        ips = [ipaddress.ip_network(ip) for ip in permitted_ips]
+        builder = builder.add_extension(x509.NameConstraints(
+            permitted_subtrees=[*(x509.DNSName(n) for n in permitted_dns), *(x509.IPAddress(n) for n in ips)],
+            # no IP SAN at all unless one is permitted
+            excluded_subtrees=None if ips else [x509.IPAddress(ipaddress.ip_network("0.0.0.0/0")),
+                                                x509.IPAddress(ipaddress.ip_network("::/0"))],
+        ), critical=True)
     return KeyPair(_pem_cert(builder.sign(key, hashes.SHA256())), _pem_key(key))
 
 

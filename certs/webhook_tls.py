@@ -12,11 +12,14 @@ from typing import Any
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
 
 from certs import pki
 
-CA_DAYS = 3650
-LEAF_DAYS = 365
+# Short enough that a leaked key soon stops mattering, long enough to outlive any outage: a replica
+# renews the leaf after 2/3 of its life (20 days) and the CA after 2/3 of its (8 months).
+CA_DAYS = 365
+LEAF_DAYS = 30
 #: Renew the serving certificate once this share of its life has passed.
 RENEW_AFTER = 2 / 3
 
@@ -66,9 +69,10 @@ def service_names(service: str, namespace: str) -> list[str]:
 def issue(*, service: str, namespace: str, extra_dns: Sequence[str] = (), extra_ips: Sequence[str] = (),
           ca: pki.KeyPair | None = None) -> Bundle:
     """A serving cert for the Service's names, signed by `ca` (a new CA if None)."""
-    ca = ca or pki.make_ca("kube-elector-webhook-ca", days=CA_DAYS)
+    names = [*service_names(service, namespace), *extra_dns]
+    ca = ca or pki.make_ca("kube-elector-webhook-ca", days=CA_DAYS, permitted_dns=names, permitted_ips=extra_ips)
     serving = pki.make_serving_cert(
-        ca, dns_names=[*service_names(service, namespace), *extra_dns], ip_addresses=list(extra_ips), days=LEAF_DAYS
+        ca, dns_names=names, ip_addresses=list(extra_ips), days=LEAF_DAYS
     )
     return Bundle(ca, serving)
 
@@ -101,3 +105,22 @@ def ca_bundle_contains(bundle_pem: str | None, ca_pem: bytes) -> bool:
         return False
     wanted = x509.load_pem_x509_certificate(ca_pem)
     return any(c == wanted for c in trusted)
+
+
+def pruned_ca_bundle(ca_pem: bytes, previous: str | None, *, now: datetime.datetime) -> bytes:
+    """`ca_pem` first, then at most one earlier CA from `previous`: the newest one still valid (leaves
+    it signed may still be served while replicas converge). Older and expired CAs are dropped, so a
+    caBundle never grows with each rotation, nor keeps trusting a retired key."""
+    try:
+        earlier = x509.load_pem_x509_certificates(previous.encode()) if previous else []
+    except ValueError:
+        earlier = []
+    current = x509.load_pem_x509_certificate(ca_pem)
+    live = [c for c in earlier if c != current and c.not_valid_after_utc > now]
+    keep = max(live, key=lambda c: c.not_valid_before_utc, default=None)
+    return ca_pem + (keep.public_bytes(serialization.Encoding.PEM) if keep else b"")
+
+
+def expiry_seconds(cert_pem: bytes, *, now: datetime.datetime) -> float:
+    """Seconds until the certificate expires (negative once it has)."""
+    return (x509.load_pem_x509_certificate(cert_pem).not_valid_after_utc - now).total_seconds()

@@ -65,11 +65,12 @@ class Listener:
     host: str
     port: int
     route: Any
+    limits: httpserver.Limits = httpserver.Limits()
     _server: Any = None
 
     async def start(self) -> None:
         try:
-            self._server = await httpserver.serve(self.host, self.port, self.route)
+            self._server = await httpserver.serve(self.host, self.port, self.route, self.limits)
         except OSError as exc:
             raise settingses.SettingsError(
                 f"{self.flag}: cannot listen on {self.host}:{self.port}: {exc.strerror or exc}") from None
@@ -144,8 +145,10 @@ def build(cfg: settingses.Settings, env: Mapping[str, str]) -> Sidecar:
             elector.request_release()
 
     routes = api.Api(elector, board, on_release=on_release, api_metrics=api_metrics)
+    # The app's port is on localhost, its clients hold SSE streams and long polls: one address, more room.
+    local = httpserver.Limits(max_connections=256, max_per_ip=256)
     runnables.append(Listener("--probe-address", cfg.probe_host, cfg.probe_port, routes.probes))
-    runnables.append(Listener("--http", cfg.http_host, cfg.http_port, routes.app))
+    runnables.append(Listener("--http", cfg.http_host, cfg.http_port, routes.app, local))
     if cfg.metrics_host is not None and cfg.metrics_port is not None:
         runnables.append(Listener("--metrics-address", cfg.metrics_host, cfg.metrics_port, routes.metrics))
     return Sidecar(cfg, creds.server, elector, runnables, stopping, app_released)

@@ -13,7 +13,7 @@ from typing import Any
 import uvicorn
 
 from webhook import app as webapp
-from webhook import draining, kube, logs, settings, tls
+from webhook import draining, guard, kube, logs, settings, tls
 
 log = logging.getLogger("kube_elector.webhook")
 
@@ -25,6 +25,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"kube-elector-webhook: {exc}", file=sys.stderr)
         return 1
     logs.setup(cfg.log_level)
+    try:
+        guard.raise_open_files(cfg.limits)
+    except ValueError as exc:
+        print(f"kube-elector-webhook: {exc}", file=sys.stderr)
+        return 1
     for key, value in cfg.removed_settings.items():
         log.warning(f"setting {key} is no longer used and is ignored: {settings.REMOVED[key]}",
                     extra={"event": "setting_removed", "setting": key, "value": value})
@@ -43,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     if not source.ready:
         print("kube-elector-webhook: no usable certificate yet; see the log line above", file=sys.stderr)
         return 1
-    application = webapp.create_app(cfg, ready=lambda: source.ready)
+    application = webapp.create_app(cfg, ready=lambda: source.ready, cert_expiry=source.expiry_seconds)
 
     def refresh_certificates() -> None:  # blocking file and API I/O: kept off the event loop
         while True:
@@ -56,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
         uvicorn.Config(
             draining.closing_when(application, lambda: server.draining), host=cfg.host, port=cfg.listen_port,
             log_config=None, access_log=False, ssl_context_factory=lambda _config, _default: ctx, loop="uvloop",
-            http="httptools", timeout_keep_alive=30, limit_concurrency=1000,
+            **guard.uvicorn_options(cfg.limits),
         ),
         drain_seconds=cfg.shutdown_drain_seconds,
     )

@@ -9,6 +9,7 @@ from typing import Any, Callable
 
 import orjson
 from fastapi import FastAPI, Request, Response
+from starlette.requests import ClientDisconnect
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from webhook import admission, handler, metrics
@@ -22,10 +23,13 @@ def create_app(
     *,
     ready: Callable[[], bool] = lambda: True,
     registry: CollectorRegistry | None = None,
+    cert_expiry: Callable[[], float | None] | None = None,
 ) -> FastAPI:
     """`ready` gates /readyz. An admission has no side effect: the answer is all it produces."""
     app = FastAPI(title="kube-elector webhook", docs_url=None, redoc_url=None, openapi_url=None)
     counters = metrics.Metrics(registry)
+    if cert_expiry is not None:
+        counters.watch_certificate(cert_expiry)
 
     # Plain Starlette routes: the body is read by hand (size and time bounded), so FastAPI's
     # parameter machinery would only add latency to every pod admission.
@@ -46,6 +50,8 @@ def create_app(
                 body = await _read_limited(request, settings.max_body_bytes)
         except TimeoutError:
             return _error(408, f"body not received within {settings.request_timeout_seconds:g} s", counters, started)
+        except ClientDisconnect:  # gone, or closed by webhook/guard.py to make room: no one to answer
+            return _error(400, "the client closed the connection before its body was complete", counters, started)
         if body is None:
             return _error(413, f"body larger than {settings.max_body_bytes} bytes", counters, started)
         try:

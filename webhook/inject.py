@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from webhook import options, sidecar
+from webhook import existing, options, sidecar
 from webhook.settings import VERSION, Settings
 
 ELECTION_LABEL = "elector.dev/election"
@@ -55,14 +55,20 @@ def mutate(pod: dict[str, Any], *, namespace: str, namespace_opted_in: bool, set
     decision = decide(pod, namespace=namespace, namespace_opted_in=namespace_opted_in, settings=settings)
     if not decision.inject:
         return Result(None, decision)
+    spec = pod.get("spec") or {}
+    host_network = spec.get("hostNetwork") is True
+    if host_network and not settings.allow_host_network:
+        raise options.Refusal(
+            "spec.hostNetwork", "a hostNetwork pod is not injected: the elector's ports would be the node's, open to "
+            "every process on it (POST /release included)", "hostNetwork: false, or the webhook setting "
+            "allow_host_network: true (the elector then listens on 127.0.0.1 only)")
     opts = options.read(pod, settings)
     _check_ports(pod, opts)
     mutated = inject(pod, opts, namespace=namespace, settings=settings)
     warnings = []
-    if (pod.get("spec") or {}).get("hostNetwork"):
-        warnings.append(
-            f"hostNetwork pod: the elector's localhost:{opts.port} is shared with the node and other hostNetwork pods"
-        )
+    if host_network:
+        warnings.append(f"hostNetwork pod: the elector's localhost:{opts.port} and 127.0.0.1:{opts.probe_port} "
+                        "are shared with every process on the node")
     return Result(mutated, decision, election=opts.election, warnings=warnings)
 
 
@@ -76,11 +82,13 @@ def inject(pod: dict[str, Any], opts: options.PodOptions, *, namespace: str, set
     new = dict(pod)
     meta = new["metadata"] = dict(pod.get("metadata") or {})
     spec = new["spec"] = dict(pod.get("spec") or {})
-    if not _has_sidecar(spec):
-        volumes = spec.get("volumes") or []
-        if not any(v.get("name") == sidecar.TOKEN_VOLUME for v in volumes):
-            spec["volumes"] = [*volumes, sidecar.token_volume(settings)]
-        elector = sidecar.container(opts, namespace=namespace, settings=settings)
+    host_network = spec.get("hostNetwork") is True
+    elector = sidecar.container(opts, namespace=namespace, settings=settings, host_network=host_network)
+    volume = sidecar.token_volume(settings)
+    # Ours from an earlier pass: as they are. Anyone else's: Refusal (existing.py says why).
+    ours = existing.check(spec, elector, volume, native=settings.native_sidecar)
+    if not ours:
+        spec["volumes"] = [*(spec.get("volumes") or []), volume]
         if settings.native_sidecar:
             # First, so later init containers and the app start after it serves.
             spec["initContainers"] = [elector, *(spec.get("initContainers") or [])]
@@ -94,15 +102,13 @@ def inject(pod: dict[str, Any], opts: options.PodOptions, *, namespace: str, set
                 and (opts.env_containers is None or c.get("name") in opts.env_containers) else c
                 for c in spec[key]
             ]
-    meta["annotations"] = {**(meta.get("annotations") or {}), options.INJECTED: VERSION}
+    if not ours:  # the marker says kube-elector put the sidecar there: only on a pod it did
+        meta["annotations"] = {**(meta.get("annotations") or {}), options.INJECTED: VERSION}
     meta["labels"] = {ELECTION_LABEL: opts.election, **(meta.get("labels") or {})}
     if not settings.native_sidecar and spec.get("containers"):
+        meta["annotations"] = dict(meta.get("annotations") or {})
         meta["annotations"].setdefault(DEFAULT_CONTAINER, spec["containers"][0].get("name"))
     return new
-
-
-def _has_sidecar(spec: dict[str, Any]) -> bool:
-    return any(c.get("name") == sidecar.CONTAINER_NAME for c in _all_containers(spec))
 
 
 def _all_containers(spec: dict[str, Any]) -> list[dict[str, Any]]:

@@ -30,6 +30,7 @@ from pydantic_settings import (
 )
 
 from elector.election import timings
+from webhook.guard import Limits
 
 VERSION = "0.2.0"
 ANNOTATION_PREFIX = "elector.dev/"
@@ -96,6 +97,10 @@ class Settings(BaseSettings):
 
     # --- which pods
     excluded_namespaces: list[str] = ["kube-system", "kube-public", "kube-node-lease"]
+    allow_host_network: bool = Field(
+        False, description="inject hostNetwork pods too (the elector then listens on 127.0.0.1 only); "
+        "refused by default: their ports are the node's",
+    )
 
     # --- serving
     host: str = "0.0.0.0"
@@ -120,6 +125,7 @@ class Settings(BaseSettings):
     kubeconfig: Path | None = Field(None, description="kubeconfig outside a cluster (else in-cluster config)")
     request_timeout_seconds: float = Field(10.0, gt=0, le=30, description="time to receive one request body")
     max_body_bytes: int = Field(3 * 1024 * 1024, ge=1024, description="larger AdmissionReviews are refused")
+    limits: Limits = Limits()  # connections, heads, deadlines: webhook/guard.py
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
     _removed: dict[str, Any] = PrivateAttr(default_factory=dict)

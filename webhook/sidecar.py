@@ -24,12 +24,14 @@ def app_env(options: PodOptions) -> list[dict[str, str]]:
     ]
 
 
-def container(options: PodOptions, *, namespace: str, settings: Settings) -> dict[str, Any]:
+def container(options: PodOptions, *, namespace: str, settings: Settings, host_network: bool = False) -> dict[str, Any]:
+    """The elector. In a hostNetwork pod (allowed by a setting) its probe port is the node's: bound to
+    127.0.0.1, where the kubelet (in the node's network namespace too) probes it."""
     args = [
         f"--election={options.election}",
         f"--election-namespace={namespace}",
         f"--http=localhost:{options.port}",
-        f"--probe-address=0.0.0.0:{options.probe_port}",
+        f"--probe-address={'127.0.0.1' if host_network else '0.0.0.0'}:{options.probe_port}",
         f"--lease-duration={options.lease_duration}",
         f"--renew-deadline={options.renew_deadline}",
         f"--retry-period={options.retry_period}",
@@ -38,7 +40,9 @@ def container(options: PodOptions, *, namespace: str, settings: Settings) -> dic
         args.append(f"--release-timeout={options.release_timeout}")
     # Nothing for leader-service, leader-label or rollout-aware: the kube-elector controller reads
     # those annotations from the pod and does the work (the elector holds rights on its Lease only).
-    probe = {"httpGet": {"path": "/healthz", "port": options.probe_port}}
+    probe: dict[str, Any] = {"httpGet": {"path": "/healthz", "port": options.probe_port}}
+    if host_network:
+        probe["httpGet"]["host"] = "127.0.0.1"
     spec: dict[str, Any] = {
         "name": CONTAINER_NAME,
         "image": settings.image,
@@ -50,7 +54,9 @@ def container(options: PodOptions, *, namespace: str, settings: Settings) -> dic
             _field_env("POD_NAMESPACE", "metadata.namespace"),
             _field_env("POD_UID", "metadata.uid"),
         ],
-        "ports": [{"name": "elector-probe", "containerPort": options.probe_port, "protocol": "TCP"}],
+        # Not in a hostNetwork pod: there a containerPort would claim the node's port (hostPort).
+        **({} if host_network else {
+            "ports": [{"name": "elector-probe", "containerPort": options.probe_port, "protocol": "TCP"}]}),
         # The app starts only once the elector serves (native sidecar ordering).
         "startupProbe": {**probe, "periodSeconds": 1, "failureThreshold": 60, "timeoutSeconds": 1},
         "livenessProbe": {**probe, "periodSeconds": 10, "failureThreshold": 3, "timeoutSeconds": 2},

@@ -37,6 +37,12 @@ class FileSource:
     def ready(self) -> bool:
         return self._loaded is not None
 
+    def expiry_seconds(self) -> float | None:
+        """Seconds until the served certificate expires; None before one is loaded."""
+        if self._loaded is None:
+            return None
+        return webhook_tls.expiry_seconds(self._loaded[0], now=datetime.datetime.now(datetime.timezone.utc))
+
     def refresh(self) -> bool:
         """Load the files if they changed; True if a new certificate is now served."""
         try:
@@ -75,6 +81,9 @@ class SelfManagedSource:
     @property
     def ready(self) -> bool:
         return self._files.ready
+
+    def expiry_seconds(self) -> float | None:
+        return self._files.expiry_seconds()
 
     def refresh(self) -> bool:
         try:
@@ -137,8 +146,8 @@ class SelfManagedSource:
             return
         if bundles and all(webhook_tls.ca_bundle_contains(b, ca_pem) for b in bundles):
             return
-        # Keep trusting the previous CA during a CA change, so in-flight certs stay valid.
+        # Keep trusting the previous CA during a CA change, so in-flight certs stay valid; no older one.
         previous = next((b for b in bundles if b), "")
-        merged = ca_pem + (previous.encode() if previous and not webhook_tls.ca_bundle_contains(previous, ca_pem) else b"")
+        merged = webhook_tls.pruned_ca_bundle(ca_pem, previous, now=datetime.datetime.now(datetime.timezone.utc))
         kube.patch_ca_bundles(self._api, name, merged, len(bundles))
         log.info("caBundle patched", extra={"event": "ca_bundle_patched", "webhook_configuration": name})

@@ -14,11 +14,24 @@ from typing import Callable, Optional
 from elector.election import lock as locks
 from elector.election import record as records
 from elector.election import config as configs
+from elector.election import timings
 
-__all__ = ["SeenLease", "Change", "FAILED_NOMINEE_LEASES"]
+__all__ = ["SeenLease", "Change", "FAILED_NOMINEE_LEASES", "LEASE_CAP_FACTOR", "lease_cap"]
 
 logger = logging.getLogger("elector.election")
 FAILED_NOMINEE_LEASES = 20  # a nominee that let the Lease lie is not named again for this many lease durations
+LEASE_CAP_FACTOR = 4
+
+
+def lease_cap(config: configs.ElectionConfig) -> float:
+    """The longest claim we honour: a record's `leaseDurationSeconds` above it counts as this much.
+
+    Anyone who can update the Lease (the app's token can) could write a huge duration and freeze the
+    election; no candidate the webhook or our flags admit has a lease above the range's top. The cap
+    matters only once the holder stopped renewing, and it stays above the renew deadline of any peer
+    whose lease is at most LEASE_CAP_FACTOR x ours (so its holder has stopped leading by then).
+    """
+    return min(timings.RANGES["lease-duration"].high, LEASE_CAP_FACTOR * config.lease_duration)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,6 +57,8 @@ class SeenLease:
         # before that claim has run out: its holder may not have seen the deletion yet.
         self.vacated_until = 0.0
         self._failed_nominees: dict[str, float] = {}
+        self.cap = lease_cap(config)
+        self._capped: Optional[locks.Observed] = None  # the record last warned about
 
     @property
     def record(self) -> Optional[records.LeaderElectionRecord]:
@@ -86,7 +101,12 @@ class SeenLease:
 
     def expiry(self) -> float:
         assert self.observed is not None
-        return self.observed_at + self.observed.record.lease_duration_seconds
+        claimed = self.observed.record.lease_duration_seconds
+        if claimed > self.cap and self.observed is not self._capped:
+            self._capped = self.observed
+            logger.warning("the Lease claims a longer lease than any candidate may have: capped",
+                           extra={"fields": {"holder": self.holder, "lease_duration_seconds": claimed, "cap": self.cap}})
+        return self.observed_at + min(claimed, self.cap)
 
     # ---------------------------------------------------------------- named successors
 

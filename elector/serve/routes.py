@@ -21,6 +21,7 @@ __all__ = ["Api"]
 HEARTBEAT_SECONDS = 15.0
 MAX_WAIT_SECONDS = 600.0
 WATCHDOG_TOLERANCE_SECONDS = 20.0  # as kube-controller-manager's leader-election healthz
+RELEASE_HEADER = "Elector-Release"  # POST /release must carry `Elector-Release: true` (docs/elector.md)
 
 
 class Api:
@@ -53,6 +54,10 @@ class Api:
         if request.path == "/sse" and request.method == "GET":
             return self._sse(request)
         if request.path == "/release" and request.method == "POST":
+            if request.headers.get(RELEASE_HEADER.lower()) != "true":
+                # A browser cannot send a custom header cross-origin without a preflight (which this
+                # server never allows), nor can a request forged through an app's URL fetcher (SSRF).
+                return httpserver.text_reply(f"POST /release needs the header {RELEASE_HEADER}: true\n", 403)
             self.on_release()
             return httpserver.json_reply({"release": "requested"}, 202)
         if request.path in ("/", "/sse", "/release"):
@@ -77,7 +82,7 @@ class Api:
 
         async def stream(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
             self.subscribers += 1
-            gone = asyncio.ensure_future(reader.read())  # EOF (or data) = the client went away
+            gone = asyncio.ensure_future(_until_eof(reader))  # the client went away
             try:
                 current = self._current()
                 last = int(last_id_text) if last_id_text.isascii() and last_id_text.isdigit() else -1
@@ -130,6 +135,12 @@ class Api:
                                            [({"name": self.elector.config.name}, self.subscribers)])) + "\n"
         text += self.api_metrics.render() + procmetrics.render()
         return httpserver.text_reply(text, content_type="text/plain; version=0.0.4; charset=utf-8")
+
+
+async def _until_eof(reader: asyncio.StreamReader) -> None:
+    """Reads and drops what a stream's client sends (never buffered) until it closes."""
+    while await reader.read(4096):
+        pass
 
 
 def _send(writer: asyncio.StreamWriter, event_id: int, payload: dict[str, object]) -> None:

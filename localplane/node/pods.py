@@ -97,13 +97,13 @@ def connect(pod: dict[str, Any], port: int, *, timeout: float = 1.0) -> socket.s
 
 
 def http_request(pod: dict[str, Any], port: int, method: str, path: str = "/", *,
-                 timeout: float = 1.0) -> tuple[int, bytes]:
+                 timeout: float = 1.0, headers: dict[str, str] | None = None) -> tuple[int, bytes]:
     """`method` http://localhost:port/path inside the pod, no body: (status, body). Raises OSError when
     nothing answers."""
     connection = http.client.HTTPConnection("localhost", port, timeout=timeout)
     connection.sock = connect(pod, port, timeout=timeout)
     try:
-        connection.request(method, path)
+        connection.request(method, path, headers=headers or {})
         response = connection.getresponse()
         return response.status, response.read()
     except http.client.HTTPException as exc:
@@ -117,9 +117,11 @@ def http_get(pod: dict[str, Any], port: int, path: str = "/", *, timeout: float 
     return http_request(pod, port, "GET", path, timeout=timeout)
 
 
-def http_post(pod: dict[str, Any], port: int, path: str, *, timeout: float = 1.0) -> tuple[int, bytes]:
-    """POST http://localhost:port/path inside the pod, empty body (e.g. the elector's /release)."""
-    return http_request(pod, port, "POST", path, timeout=timeout)
+def http_post(pod: dict[str, Any], port: int, path: str, *, timeout: float = 1.0,
+              headers: dict[str, str] | None = None) -> tuple[int, bytes]:
+    """POST http://localhost:port/path inside the pod, empty body (e.g. the elector's /release, which
+    needs the header `Elector-Release: true`)."""
+    return http_request(pod, port, "POST", path, timeout=timeout, headers=headers)
 
 
 class ExitWatch(threading.Thread):

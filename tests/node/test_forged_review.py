@@ -1,6 +1,6 @@
 """Issue 20's attack on the real node, as reported: an ordinary pod POSTs a hand-written AdmissionReview to
 the webhook Service's ClusterIP, naming another namespace's ServiceAccount. Nothing in the cluster changes.
-(The same through the API server with the webhook as a process: tests/hardening/test_forged_review.py.)"""
+(The same through the API server with the webhook as a process: tests/security/test_forged_review.py.)"""
 from __future__ import annotations
 
 import contextlib
@@ -11,7 +11,7 @@ import uuid
 import httpx
 
 from localplane import cluster as cluster_
-from tests.hardening.test_forged_review import LISTS, THIEF, VICTIM, allowed, forged_review, present
+from tests.security.test_forged_review import LISTS, THIEF, VICTIM, allowed, forged_review, present
 from tests.node import apps
 
 SEND = """

@@ -28,7 +28,6 @@ UNDOCUMENTED = {  # path:name -- write the docstring, then remove the line
     "webhook/metrics.py:Metrics",
     "webhook/options.py:annotations",
     "webhook/options.py:labels",
-    "webhook/sidecar.py:container",
     "controller/__main__.py:main",
     "controller/candidates.py:Candidate",
     "controller/candidates.py:from_pod",

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import random
 
-from tests.hardening.reviews import ODD_ANNOTATION_VALUES
+from tests.security.reviews import ODD_ANNOTATION_VALUES
 
 KEYS = ["elector.dev/port", "elector.dev/probe-port", "elector.dev/election", "elector.dev/containers",
         "elector.dev/lease-duration", "elector.dev/renew-deadline", "elector.dev/retry-period",

@@ -50,7 +50,7 @@ def test_release_timeout_waits_for_the_app_then_hands_over(electors: Any) -> Non
     time.sleep(2)  # the Lease stays renewed: nobody takes over while the app finishes
     assert not other.is_leader() and leader.proc.poll() is None
     sent = time.monotonic()
-    urllib.request.urlopen(urllib.request.Request(leader.url + "release", method="POST"), timeout=2)
+    urllib.request.urlopen(urllib.request.Request(leader.url + "release", method="POST", headers={"Elector-Release": "true"}), timeout=2)
     assert wait_for(lambda: other.is_leader() and time.monotonic() - sent, 1.0, interval=0.01)
     assert leader.proc.wait(10) == 0
     checker.stop()

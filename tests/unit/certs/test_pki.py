@@ -90,8 +90,8 @@ def test_rsa_keypair_is_a_matching_2048_bit_pair():
     assert private.public_key() == public
 
 
-def test_write_puts_private_key_at_0600(ca, tmp_path):
+def test_write_puts_private_key_at_0400(ca, tmp_path):
     cert_path, key_path = ca.write(tmp_path / "pki", "ca")
     assert cert_path.read_bytes() == ca.cert_pem
     assert key_path.read_bytes() == ca.key_pem
-    assert key_path.stat().st_mode & 0o777 == 0o600
+    assert key_path.stat().st_mode & 0o777 == 0o400

@@ -1,7 +1,7 @@
 """The webhook's shipped RBAC (manifests/rbac-webhook.yaml, read as a file): its TLS Secret and its caBundle,
 nothing else. The webhook writes nothing for the pods it injects (issue 20); the controller holds those rights.
 
-tests/hardening/test_least_privilege.py asks the real API server the same with the webhook's own token.
+tests/security/test_least_privilege.py asks the real API server the same with the webhook's own token.
 """
 
 from pathlib import Path

@@ -313,3 +313,13 @@ async def test_without_a_uid_on_either_side_the_name_alone_decides(clock: FakeCl
     store.holder_uid = ""  # written by a client-go peer or a 0.1 elector: no uid annotation
     await clock.advance(5, every=0.05)
     assert a.view().is_leader
+
+
+async def test_a_forged_huge_lease_duration_is_capped(clock, store, candidates):
+    """Anyone with update on the Lease (the app's token) could freeze the election with a huge duration."""
+    store.put({"holderIdentity": "forger", "leaseDurationSeconds": 2**31 - 1, "leaseTransitions": 4})
+    a = candidates("a")
+    await clock.advance(4 * 15 - 0.5)  # the cap: LEASE_CAP_FACTOR x a's own 15 s
+    assert not a.view().is_leader and a.view().leader == "forger"
+    await clock.advance(1)
+    assert a.view().is_leader and a.view().term == 5

@@ -249,7 +249,11 @@ async def test_get_long_poll_sse_release_and_metrics(served):
         await asyncio.sleep(0.1)
         assert served["routes"].subscribers == 0  # the disconnected client is gone
 
-        assert (await client.request("POST", "/release")).status == 202 and served["released"] == [True]
+        assert (await client.request("POST", "/release")).status == 403 and served["released"] == []
+        reader, writer = await asyncio.open_connection("127.0.0.1", served["port"])
+        writer.write(b"POST /release HTTP/1.1\r\nHost: x\r\nElector-Release: true\r\nContent-Length: 0\r\n\r\n")
+        assert (await reader.readline()).startswith(b"HTTP/1.1 202") and served["released"] == [True]
+        writer.close()
         assert (await client.request("DELETE", "/")).status == 405
         assert (await client.request("GET", "/nope")).status == 404
     finally:
