@@ -2,15 +2,29 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+import os
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, multiprocess, values
 
 # Admission latency is milliseconds; the API server's budget is timeoutSeconds.
 _BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
 
+def share_between_processes(directory: str) -> None:
+    """Keep the values of metrics made from now on in files under `directory`, summed over the worker
+    processes when scraped (prometheus_client's multiprocess mode): a scrape reaches one worker
+    (webhook/workers.py) and must count the admissions of all."""
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = directory
+    values.ValueClass = values.MultiProcessValue()
+
+
 class Metrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
+        self.exposition = self.registry  # what /metrics renders
+        if registry is None and os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            self.exposition = CollectorRegistry()
+            multiprocess.MultiProcessCollector(self.exposition)
         self.admissions = Counter(
             "kube_elector_admissions",
             "Admission requests by result (injected, skipped, denied, invalid).",

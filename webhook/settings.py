@@ -111,6 +111,8 @@ class Settings(BaseSettings):
     shutdown_drain_seconds: float = Field(
         3.0, ge=0, description="after SIGTERM, keep serving this long, closing each connection after its response"
     )
+    workers: int = Field(0, ge=0, le=64, description="server processes; 0: one per CPU the pod may use "
+                         "(its CPU limit rounded up, else its CPU affinity)")
     namespace: str = Field("kube-elector", description="the webhook's own namespace")
     service_name: str = "kube-elector-webhook"
     cert_secret_name: str = "kube-elector-webhook-tls"
