@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     if not source.ready:
         print("kube-elector-webhook: no usable certificate yet; see the log line above", file=sys.stderr)
         return 1
-    processes = cfg.workers or workers.cpu_count()
+    processes = cfg.workers or workers.default_processes()
     if processes > 1:
         metrics.share_between_processes(tempfile.mkdtemp(prefix="kube-elector-metrics-"))
     application = webapp.create_app(cfg, ready=lambda: source.ready)

@@ -23,6 +23,9 @@ from webhook import draining
 
 log = logging.getLogger("kube_elector.webhook")
 SIGNALS = (signal.SIGTERM, signal.SIGINT)
+# The default stops here: a pod without a CPU limit sees every CPU of its node, and each process costs
+# memory (manifests/deployment.yaml: 256Mi, about 30 MiB a process). --workers sets any count.
+DEFAULT_MAX = 4
 
 
 def cpu_limit(cpu_max: Optional[str], cfs_quota: Optional[str], cfs_period: Optional[str]) -> Optional[float]:
@@ -54,6 +57,11 @@ def cpu_count(cgroup: str = "/sys/fs/cgroup") -> int:
     if limit is not None:
         count = min(count, math.ceil(limit))
     return max(1, count)
+
+
+def default_processes() -> int:
+    """One per CPU the pod may use, at most DEFAULT_MAX."""
+    return min(cpu_count(), DEFAULT_MAX)
 
 
 def serve(server: draining.DrainingServer, processes: int, *, start: Callable[[], None]) -> int:
@@ -120,7 +128,7 @@ def _supervise(children: set[int], stopping: list[int]) -> int:
             for other in children:
                 _kill(other, signal.SIGTERM)
             code = 1
-        elif exit_code != 0:
+        elif exit_code != 0 and -exit_code not in stopping:  # uvicorn re-raises the signal it stopped on
             code = code or 1
     return code
 

@@ -15,7 +15,7 @@ def started(monkeypatch):
     """main() up to serving: the server's run() is recorded instead of listening; logging restored after."""
     runs = []
     monkeypatch.setattr(draining.DrainingServer, "run", lambda self, *a, **k: runs.append(self))
-    monkeypatch.setattr(workers, "cpu_count", lambda: 1)  # one process: no fork in the test runner
+    monkeypatch.setattr(workers, "default_processes", lambda: 1)  # one process: no fork in the test runner
     root = logging.getLogger()
     handlers, level = root.handlers[:], root.level
     yield runs
