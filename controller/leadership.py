@@ -12,8 +12,12 @@ import os
 import threading
 from typing import Callable, Optional
 
-from elector import clock as clocks
-from elector import election, httpclient, kubeconfig, leaselock, settings
+from elector.election import clock as clocks
+from elector.election import loop as election
+from elector.kube import httpclient
+from elector.kube import kubeconfig
+from elector.kube import leaselock
+from elector import settings
 
 __all__ = ["Leadership"]
 

@@ -10,7 +10,7 @@ import dataclasses
 import json
 from typing import Any, Mapping, Optional
 
-from elector import events
+from elector.election import events
 
 __all__ = ["Seen", "Sighting", "sight"]
 

@@ -16,9 +16,9 @@ from typing import Any, Callable, Optional
 from controller import rbac, routing, succession
 from controller.kube import Api, KubeError, path
 from controller.observed import Seen
-from elector import events
+from elector.election import events
 from webhook import options
-from elector import lock as locks
+from elector.election import lock as locks
 
 __all__ = ["Cached", "Election", "LEADER_LABEL", "LEADER_LABEL_OPTION", "LEADER_SERVICE_OPTION"]
 

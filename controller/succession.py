@@ -17,7 +17,7 @@ import dataclasses
 from typing import Any, Collection, Iterable, Mapping, Optional
 
 from controller import candidates
-from elector import leaselock
+from elector.kube import leaselock
 from webhook import options
 
 __all__ = ["Hints", "hints_for", "annotation_patch", "NEXT_LEADER", "HAND_OVER_TO", "SUCCESSOR"]

@@ -12,8 +12,8 @@ import sys
 from typing import Optional, Sequence
 
 from elector import app
-from elector import kubeconfig
-from elector import logs
+from elector.kube import kubeconfig
+from elector.ops import logs
 from elector import settings
 
 __all__ = ["main"]

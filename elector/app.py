@@ -16,17 +16,17 @@ import os
 import signal
 from typing import Mapping, Optional
 
-from elector import api
-from elector import apimetrics
-from elector import apphealth
-from elector import clock as clocks
-from elector import election
-from elector import httpclient
-from elector import httpserver
-from elector import kubeconfig
-from elector import leaselock
+from elector.serve import routes as api
+from elector.kube import apimetrics
+from elector.serve import apphealth
+from elector.election import clock as clocks
+from elector.election import loop as election
+from elector.kube import httpclient
+from elector.serve import httpserver
+from elector.kube import kubeconfig
+from elector.kube import leaselock
 from elector import settings as settingses
-from elector import status
+from elector.serve import status
 
 __all__ = ["run"]
 

@@ -13,8 +13,9 @@ import os
 import socket
 from typing import Mapping, Optional, Sequence
 
-from elector import kubeconfig as kubeconfigs
-from elector import record, timings
+from elector.kube import kubeconfig as kubeconfigs
+from elector.election import record
+from elector.election import timings
 
 __all__ = ["ElectionConfig", "Settings", "SettingsError", "parse"]
 

@@ -17,9 +17,9 @@ import sys
 import time
 from typing import Optional, Sequence
 
-from elector import httpclient
-from elector import kubeconfig
-from elector import timings
+from elector.kube import httpclient
+from elector.kube import kubeconfig
+from elector.election import timings
 from kubectl_elector import output
 from kubectl_elector import reads
 from kubectl_elector import summary

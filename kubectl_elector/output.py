@@ -5,7 +5,7 @@ import datetime
 import json
 from typing import Any, Optional
 
-from elector import record
+from elector.election import record
 from kubectl_elector import summary
 
 __all__ = ["table", "headers", "document", "dumps", "duration"]

@@ -13,8 +13,8 @@ import datetime
 import urllib.parse
 from typing import Any, Optional
 
-from elector import httpclient
-from elector import owners
+from elector.kube import httpclient
+from elector.kube import leaselock
 
 __all__ = ["Snapshot", "ReadError", "snapshot", "ELECTION_LABEL"]
 
@@ -71,7 +71,7 @@ async def snapshot(client: httpclient.Client, *, namespace: Optional[str], elect
         one = await _get(client, f"{leases_path}/{urllib.parse.quote(election)}", missing_ok=True)
         leases = [one] if one else []
     else:
-        listed = await _get(client, leases_path + _query(labelSelector="=".join(owners.MANAGED_BY)))
+        listed = await _get(client, leases_path + _query(labelSelector="=".join(leaselock.MANAGED_BY)))
         leases = [lease for lease in (listed or {}).get("items") or []
                   if not election or lease["metadata"]["name"] == election]
     known = {(lease["metadata"]["namespace"], lease["metadata"]["name"]) for lease in leases}

@@ -11,8 +11,8 @@ import dataclasses
 import datetime
 from typing import Any, Optional
 
-from elector import events as electorevents
-from elector import record
+from elector.election import events as electorevents
+from elector.election import record
 from kubectl_elector import reads
 
 __all__ = ["Election", "summarize", "WARNINGS"]

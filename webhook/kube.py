@@ -7,7 +7,7 @@ kube-elector controller's (controller/).
 
 Bodies are plain dicts; errors become `KubeError` with the HTTP status. The controller builds on `Api`
 (controller/kube.py: reads that may find nothing, deletes, patches, watches). Stdlib HTTP over the
-elector's credentials (elector/kubeconfig.py: in-cluster, kubeconfig files, exec plugins, token
+elector's credentials (elector/kube/kubeconfig.py: in-cluster, kubeconfig files, exec plugins, token
 re-reads): the official client cost 126 MB on disk and most of the process's memory (its typed models
 are imported with it) for a handful of plain-dict calls.
 """
@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
-from elector import kubeconfig
+from elector.kube import kubeconfig
 
 SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
 MAX_IDLE = 4  # kept-alive connections per Api: the controller's few threads reuse them

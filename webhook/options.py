@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from elector import timings
+from elector.election import timings
 from webhook.settings import ANNOTATION_PREFIX, Settings
 
 INJECT = ANNOTATION_PREFIX + "inject"

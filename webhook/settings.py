@@ -30,7 +30,7 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
-from elector import timings
+from elector.election import timings
 
 VERSION = "0.2.0"
 ANNOTATION_PREFIX = "elector.dev/"

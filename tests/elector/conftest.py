@@ -4,7 +4,8 @@ from typing import Any, AsyncIterator, Callable
 
 import pytest
 
-from elector import election, settings
+from elector.election import loop as election
+from elector import settings
 
 from tests.elector.elector_fakes import FakeClock, InMemoryLock, LeaseStore
 

@@ -8,8 +8,8 @@ import heapq
 import itertools
 from typing import Any, AsyncIterator, Optional
 
-from elector import lock as locks
-from elector import record
+from elector.election import lock as locks
+from elector.election import record
 
 EPOCH = datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc)
 
@@ -70,41 +70,35 @@ class LeaseStore:
         self.rv = 100
         self.uid = "uid-1"
         self.writes: list[dict[str, Any]] = []
-        self.owners: list[str] = []  # uids in metadata.ownerReferences
         self.successor = ""  # the elector.dev/successor annotation
         self.holder_uid = ""  # the elector.dev/holder-uid annotation
         self.hints = locks.Hints()  # the controller's annotations: kept by every write, as the API server does
         self.down = False
         self._watchers: list[asyncio.Queue[Any]] = []
 
-    def observed(self, owner: Optional[str] = None) -> Optional[locks.Observed]:
-        return self._snapshot()(owner)
+    def observed(self) -> Optional[locks.Observed]:
+        return self._snapshot()()
 
     def _snapshot(self) -> Any:
-        """The Lease as it is now, as seen by a candidate whose Pod has uid `owner` (None: no ownership)."""
-        spec, rv, owners = (dict(self.spec) if self.spec is not None else None), str(self.rv), list(self.owners)
+        """The Lease as it is now."""
+        spec, rv = (dict(self.spec) if self.spec is not None else None), str(self.rv)
         successor, holder_uid, hints = self.successor, self.holder_uid, self.hints
 
-        def seen(owner: Optional[str]) -> Optional[locks.Observed]:
+        def seen() -> Optional[locks.Observed]:
             if spec is None:
                 return None
             rec = dataclasses.replace(record.record_from_spec(spec), successor=successor, holder_uid=holder_uid)
-            return locks.Observed(rec, record.canonical(spec), rv, self.uid, owned=owner is None or owner in owners,
-                                  hints=hints)
+            return locks.Observed(rec, record.canonical(spec), rv, self.uid, hints=hints)
         return seen
 
-    def put(self, spec: Optional[dict[str, Any]], *, owner: Optional[str] = None, successor: str = "",
+    def put(self, spec: Optional[dict[str, Any]], *, successor: str = "",
             holder_uid: str = "") -> None:
-        """Write as another client would (or delete with None); `owner` joins the owners."""
+        """Write as another client would (or delete with None)."""
         self.rv += 1
         self.successor = successor
         self.holder_uid = holder_uid if spec and spec.get("holderIdentity") else ""
         if spec is None:
             self.hints = locks.Hints()
-        if spec is None or self.spec is None:
-            self.owners = []
-        if owner is not None and owner not in self.owners:
-            self.owners.append(owner)
         self.spec = dict(spec) if spec is not None else None
         if spec is not None:
             self.writes.append(dict(spec))
@@ -128,18 +122,18 @@ class LeaseStore:
             for queue in self._watchers:
                 queue.put_nowait(StopAsyncIteration)
 
-    async def watch(self, owner: Optional[str] = None) -> AsyncIterator[Optional[locks.Observed]]:
+    async def watch(self) -> AsyncIterator[Optional[locks.Observed]]:
         if self.down:
             raise locks.LockError("connection refused")
         queue: asyncio.Queue[Any] = asyncio.Queue()
         self._watchers.append(queue)
         try:
-            yield self.observed(owner)
+            yield self.observed()
             while True:
                 item = await queue.get()
                 if item is StopAsyncIteration:
                     raise locks.LockError("watch closed")
-                yield item(owner)
+                yield item()
         finally:
             self._watchers.remove(queue)
 
@@ -147,11 +141,9 @@ class LeaseStore:
 class InMemoryLock:
     """A `lock.Lock` on a `LeaseStore`; `down`/`hang` break this client only."""
 
-    def __init__(self, store: LeaseStore, name: str = "default/test", owner: Optional[str] = None) -> None:
+    def __init__(self, store: LeaseStore, name: str = "default/test") -> None:
         self.store = store
         self.name = name
-        self.owner = owner  # a Pod uid: writes carry it, `owned` is computed for it
-        self.adoptions = 0
         self.down = False
         self.hang = False
         self.deaf = False  # its watch delivers nothing (a watch being re-established)
@@ -166,7 +158,7 @@ class InMemoryLock:
 
     async def get(self) -> locks.Observed:
         await self._check()
-        obs = self.store.observed(self.owner)
+        obs = self.store.observed()
         if obs is None:
             raise locks.LeaseNotFound(self.name)
         self._rv = self.store.rv
@@ -189,29 +181,17 @@ class InMemoryLock:
         return self._write(rec)
 
     def _write(self, rec: record.LeaderElectionRecord) -> locks.Observed:
-        self.store.put(record.spec_from_record(rec), owner=self.owner, successor=rec.successor,
+        self.store.put(record.spec_from_record(rec), successor=rec.successor,
                        holder_uid=rec.holder_uid)
         self._rv = self.store.rv
         self._written = record.canonical(record.spec_from_record(rec))
-        obs = self.store.observed(self.owner)
-        assert obs is not None
-        return obs
-
-    async def adopt(self) -> locks.Observed:
-        await self._check()
-        if self.store.spec is None:
-            raise locks.LeaseNotFound(self.name)
-        self.adoptions += 1
-        self.store.put(self.store.spec, owner=self.owner, successor=self.store.successor,
-                       holder_uid=self.store.holder_uid)
-        self._rv = self.store.rv
-        obs = self.store.observed(self.owner)
+        obs = self.store.observed()
         assert obs is not None
         return obs
 
     async def watch(self) -> AsyncIterator[Optional[locks.Observed]]:
         await self._check()
-        async for item in self.store.watch(self.owner):
+        async for item in self.store.watch():
             if self.down:
                 raise locks.LockError("connection refused")
             if not self.deaf:

@@ -4,8 +4,8 @@ from __future__ import annotations
 import asyncio
 import re
 
-from elector import lock as locks
-from elector import record
+from elector.election import lock as locks
+from elector.election import record
 
 from tests.elector.elector_fakes import FakeClock, LeaseStore
 
@@ -266,44 +266,6 @@ async def test_follower_reports_no_leader_once_the_observed_lease_expired_unseen
     b.lock.down = False
     await clock.advance(1.5)
     assert b.view().leader == "a"  # the next read shows the renewed Lease again
-    task.cancel()
-    await asyncio.gather(task, return_exceptions=True)
-
-
-async def test_every_candidate_joins_the_owners_once(clock, store, candidates):
-    a = candidates("a", run=False)
-    a.lock.owner = "uid-a"
-    task_a = asyncio.ensure_future(a.run())
-    await clock.advance(1)
-    assert store.owners == ["uid-a"] and a.lock.adoptions == 0  # the creating write carries it
-    b, c = candidates("b", run=False), candidates("c", run=False)
-    b.lock.owner, c.lock.owner = "uid-b", "uid-c"
-    tasks = [task_a, asyncio.ensure_future(b.run()), asyncio.ensure_future(c.run())]
-    await clock.advance(20)
-    assert sorted(store.owners) == ["uid-a", "uid-b", "uid-c"]
-    assert (b.lock.adoptions, c.lock.adoptions) == (1, 1)  # one write each, then nothing while it holds
-    store.put(None)  # deleted (e.g. by hand): whoever recreates it owns it, the others join again
-    await clock.advance(5)
-    assert sorted(store.owners) == ["uid-a", "uid-b", "uid-c"]
-    for task in tasks:
-        task.cancel()
-    await asyncio.gather(*tasks, return_exceptions=True)
-
-
-async def test_a_failed_join_waits_a_lease_duration(clock, store, candidates):
-    store.put({"holderIdentity": "x", "leaseDurationSeconds": 15, "leaseTransitions": 0})
-    b = candidates("b", run=False)
-    b.lock.owner = "uid-b"
-
-    async def refused() -> None:
-        raise locks.LockError("HTTP 403")
-
-    b.lock.adopt = refused
-    task = asyncio.ensure_future(b.run())
-    for _ in range(10):  # x keeps renewing
-        await clock.advance(1)
-        store.put(dict(store.spec, renewTime=record.format_micro_time(clock.wall())))
-    assert store.owners == [] and b.view().leader == "x"
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
 

@@ -10,8 +10,16 @@ from typing import Any
 
 import pytest
 
-from elector import api, election, httpclient, httpserver, leaselock, lock, record, settings, status
-from elector import clock as clocks
+from elector.serve import routes as api
+from elector.election import loop as election
+from elector.kube import httpclient
+from elector.serve import httpserver
+from elector.kube import leaselock
+from elector.election import lock
+from elector.election import record
+from elector import settings
+from elector.serve import status
+from elector.election import clock as clocks
 
 from tests.elector.elector_fakes import InMemoryLock, LeaseStore
 

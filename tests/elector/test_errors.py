@@ -7,7 +7,10 @@ import logging
 
 import pytest
 
-from elector import httpclient, httpserver, lock, logs
+from elector.kube import httpclient
+from elector.serve import httpserver
+from elector.election import lock
+from elector.ops import logs
 
 pytestmark = pytest.mark.timeout(30)
 

@@ -5,7 +5,7 @@ import datetime
 
 import pytest
 
-from elector import events
+from elector.election import events
 
 pytestmark = pytest.mark.timeout(30)
 WALL = datetime.datetime(2026, 5, 1, 12, 0, tzinfo=datetime.timezone.utc)

@@ -8,7 +8,15 @@ import time
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from elector import api, apimetrics, election, httpclient, httpserver, metrics, procmetrics, settings, status
+from elector.serve import routes as api
+from elector.kube import apimetrics
+from elector.election import loop as election
+from elector.kube import httpclient
+from elector.serve import httpserver
+from elector.ops import metrics
+from elector.ops import procmetrics
+from elector import settings
+from elector.serve import status
 
 from tests.elector.elector_fakes import InMemoryLock, LeaseStore
 

@@ -1,7 +1,8 @@
 """The leader's handover rules (handover.py), with stub hints."""
 from __future__ import annotations
 
-from elector import handover, hints
+from elector.election import handover
+from elector.election import hints
 
 
 class Stub(hints.LeaseHints):

@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from elector import kubeconfig
+from elector.kube import kubeconfig
 
 
 def _write(path, user, server="https://127.0.0.1:6443", cluster_extra=None):

@@ -4,7 +4,9 @@ from pathlib import Path
 
 import yaml
 
-from elector import apimetrics, metrics, procmetrics
+from elector.kube import apimetrics
+from elector.ops import metrics
+from elector.ops import procmetrics
 
 RULE = Path(__file__).resolve().parents[2] / "manifests" / "components" / "prometheus-rule" / "prometheusrule.yaml"
 

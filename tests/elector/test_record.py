@@ -2,7 +2,7 @@ import datetime
 
 import pytest
 
-from elector import record
+from elector.election import record
 
 UTC = datetime.timezone.utc
 

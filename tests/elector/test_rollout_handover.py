@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from controller import observed, succession
-from elector import lock as locks
+from elector.election import lock as locks
 
 from tests.controller.test_candidates import T1, T2, pod
 from tests.elector.elector_fakes import FakeClock, LeaseStore

@@ -1,7 +1,8 @@
 """The one duration grammar: what the webhook admits is what the elector starts with."""
 import pytest
 
-from elector import settings, timings
+from elector import settings
+from elector.election import timings
 from webhook import options
 from webhook.settings import Settings
 

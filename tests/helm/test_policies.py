@@ -23,7 +23,8 @@ import httpx
 import pytest
 
 from controller import kube, legacy, leadership, observed, reconcile
-from elector import events, settings
+from elector.election import events
+from elector import settings
 from localplane import binaries, plane
 
 pytestmark = pytest.mark.controlplane

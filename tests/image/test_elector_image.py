@@ -51,11 +51,14 @@ def assert_clean(logs: str) -> None:
 
 
 def test_every_elector_module_imports_in_the_image(elector_image: str) -> None:
-    modules = sorted(p.stem for p in (ROOT / "elector").glob("*.py"))
+    modules = sorted(".".join(p.relative_to(ROOT).with_suffix("").parts)
+                     for p in (ROOT / "elector").rglob("*.py"))
     code = (
         "import importlib, os, sys, elector\n"
-        "shipped = sorted(f[:-3] for f in os.listdir(elector.__path__[0]) if f.endswith('.py'))\n"
-        "for name in shipped: importlib.import_module('elector.' + name)\n"
+        "top = os.path.dirname(elector.__path__[0])\n"
+        "shipped = sorted(os.path.relpath(os.path.join(d, f), top)[:-3].replace(os.sep, '.')\n"
+        "                 for d, _, fs in os.walk(elector.__path__[0]) for f in fs if f.endswith('.py'))\n"
+        "for name in shipped: importlib.import_module(name.removesuffix('.__init__'))\n"
         "import yaml\n"
         "assert yaml.safe_load('a: [1, {b: c}]') == {'a': [1, {'b': 'c'}]}\n"
         "assert 'localhost'.encode('idna') == b'localhost'\n"
@@ -63,14 +66,14 @@ def test_every_elector_module_imports_in_the_image(elector_image: str) -> None:
     )
     rc, out, err = run_image(elector_image, "-c", code, entrypoint="python")
     assert rc == 0 and not err, err
-    assert out.split() == modules, "the image's elector package differs from elector/*.py: rebuild (make images)"
+    assert out.split() == modules, "the image's elector package differs from elector/**/*.py: rebuild (make images)"
 
 
 def test_exceptions_and_warnings_are_formatted_in_the_image(elector_image: str) -> None:
     """The late imports of an error path (traceback, linecache, tokenize, warnings) in both log formats."""
     code = (
         "import logging, warnings\n"
-        "from elector import logs\n"
+        "from elector.ops import logs\n"
         "for fmt in ('json', 'text'):\n"
         "    logs.setup(fmt=fmt, level='info', pod='p', election='ns/e')\n"
         "    try:\n"

@@ -7,7 +7,7 @@ import json
 import pytest
 import yaml
 
-from elector import record
+from elector.election import record
 from kubectl_elector import cli, output, reads, summary
 
 NOW = datetime.datetime(2026, 5, 1, 12, 0, 0, tzinfo=datetime.timezone.utc)

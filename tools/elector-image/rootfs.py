@@ -116,7 +116,7 @@ sys.exit(import_module(os.environ["TRACE_ENTRY"]).main())
 """
 EXCEPTION_LOG = r"""
 import logging
-from elector import logs
+from elector.ops import logs
 for fmt in ("json", "text"):
     logs.setup(fmt=fmt, level="info", pod="p", election="ns/e")
     try:
@@ -254,11 +254,11 @@ def trace_elector(venv: Path, work: Path) -> set[str]:
                         f"--http=127.0.0.1:{taken.getsockname()[1]}", f"--probe-address=127.0.0.1:{free_port()}"], 1)
         tracer.run([], 0, code=EXCEPTION_LOG)
         tracer.run([], 0, code="import pkgutil, elector, yaml\n"
-                               "for m in pkgutil.iter_modules(elector.__path__): __import__('elector.' + m.name)\n"
+                               "for m in pkgutil.walk_packages(elector.__path__, 'elector.'): __import__(m.name)\n"
                                "yaml.safe_load('a: [1, {b: c}]')\n")
 
         # leader and follower, every option that changes what runs
-        fast = ["--lease-duration=2s", "--renew-deadline=1s", "--retry-period=300ms"]  # elector/timings.py RANGES
+        fast = ["--lease-duration=2s", "--renew-deadline=1s", "--retry-period=300ms"]  # elector/election/timings.py RANGES
         procs, ports = [], []
         for pod, extra in (("lead", ["--log-format=json", "--release-timeout=1s",
                                      f"--app-health-url=http://127.0.0.1:{api}/healthz",

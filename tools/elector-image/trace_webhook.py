@@ -38,7 +38,7 @@ IMPORT_ALL = (
     "        importlib.import_module(module.name)\n"
     "yaml.safe_load('a: [1, {b: c}]')\n"
 )
-WEBHOOK_EXCEPTION_LOG = EXCEPTION_LOG.replace("from elector import logs", "from webhook import logs").replace(
+WEBHOOK_EXCEPTION_LOG = EXCEPTION_LOG.replace("from elector.ops import logs", "from webhook import logs").replace(
     'logs.setup(fmt=fmt, level="info", pod="p", election="ns/e")', 'logs.setup("info")')
 assert WEBHOOK_EXCEPTION_LOG.count("webhook") == 1 and "logs.setup(\"info\")" in WEBHOOK_EXCEPTION_LOG
 

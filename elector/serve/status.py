@@ -12,9 +12,9 @@ import dataclasses
 import datetime
 from typing import Any, Optional
 
-from elector import clock as clocks
-from elector import election
-from elector import record
+from elector.election import clock as clocks
+from elector.election import loop as election
+from elector.election import record
 
 __all__ = ["Board", "Event"]
 

@@ -20,7 +20,7 @@ import dataclasses
 import datetime
 from typing import Any, Optional
 
-from elector import record
+from elector.election import record
 
 __all__ = ["REASON", "CONTROLLER", "EventSpec", "became_leader", "Correlator", "Decision"]
 

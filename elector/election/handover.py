@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Collection, Optional
 
-from elector import hints
+from elector.election import hints
 
 __all__ = ["Step", "Handover", "APP_RELEASED", "UNHEALTHY", "NEWER_REVISION"]
 

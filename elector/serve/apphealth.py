@@ -8,8 +8,8 @@ from __future__ import annotations
 import logging
 import urllib.parse
 
-from elector import clock as clocks
-from elector import httpclient
+from elector.election import clock as clocks
+from elector.kube import httpclient
 
 __all__ = ["AppHealth"]
 

@@ -4,14 +4,10 @@ HTTP 404 -> `LeaseNotFound`, 409 -> `LeaseConflict`, anything else that is not 2
 failures -> `LockError`. Like client-go, `update` PUTs the object last read or written, so every
 update carries the resourceVersion it saw (optimistic concurrency).
 
-Every write carries this candidate's Pod as an ownerReference (owners.py): creating and renewing cost
-nothing extra; a follower joining an existing Lease pays one PUT (`adopt`). A watch event that changed
-only the metadata of the object we last wrote (another candidate joining, the garbage collector
-pruning a deleted Pod) becomes the base of our next update, so those writes cost the leader no 409.
-
-Once our reference disappears from a Lease that had it, it is never written again: the garbage
-collector removes only references to Pods that are gone, so this process outlived its Pod (a forced
-deletion) and must not keep re-adding a reference the collector keeps removing.
+Every write carries the managed-by label (`MANAGED_BY`, how `kubectl elector` lists the Leases); the
+electors write no ownerReferences (the controller owns the Lease through its Role). A watch event that
+changed only the metadata of the object we last wrote (the controller's hints, the garbage collector
+pruning an owner) becomes the base of our next update, so those writes cost the leader no 409.
 """
 from __future__ import annotations
 
@@ -22,12 +18,11 @@ import random
 import urllib.parse
 from typing import Any, AsyncIterator, Optional
 
-from elector import httpclient
-from elector import lock as locks
-from elector import owners
-from elector import record
+from elector.kube import httpclient
+from elector.election import lock as locks
+from elector.election import record
 
-__all__ = ["LeaseLock"]
+__all__ = ["LeaseLock", "MANAGED_BY"]
 
 logger = logging.getLogger("elector.leaselock")
 WATCH_SECONDS = (240, 300)  # server-side watch timeout, randomised like client-go reflectors
@@ -36,20 +31,19 @@ HOLDER_UID_ANNOTATION = "elector.dev/holder-uid"  # record.holder_uid: written w
 # Written by the kube-elector controller only (lock.Hints); our writes keep whatever they find.
 NEXT_LEADER_ANNOTATION = "elector.dev/next-leader"
 HAND_OVER_TO_ANNOTATION = "elector.dev/hand-over-to"
+MANAGED_BY = ("app.kubernetes.io/managed-by", "kube-elector")  # label on every Lease we write
 
 
 class LeaseLock:
-    def __init__(self, client: httpclient.Client, *, namespace: str, name: str,
-                 owner: Optional[owners.OwnerReference] = None) -> None:
+    """The election's lock on a real Lease: the one place that speaks the Lease's wire format."""
+
+    def __init__(self, client: httpclient.Client, *, namespace: str, name: str) -> None:
         self.client = client
         self.namespace = namespace
         self.name = name
-        self._owner = owner
-        self._owned_uid = ""  # the uid of the Lease on which we last saw our reference
         self._collection = f"/apis/coordination.k8s.io/v1/namespaces/{urllib.parse.quote(namespace)}/leases"
         self._path = f"{self._collection}/{urllib.parse.quote(name)}"
         self._lease: Optional[dict[str, Any]] = None  # the base of `update`: last read or written
-        self._latest: Optional[dict[str, Any]] = None  # the newest seen, watch included (for `adopt`)
 
     def describe(self) -> str:
         return f"{self.namespace}/{self.name}"
@@ -75,24 +69,8 @@ class LeaseLock:
             raise locks.LockError(f"{method} lease {self.describe()}: not an object")
         return obj
 
-    @property
-    def owner(self) -> Optional[owners.OwnerReference]:
-        """Our Pod's reference, or None: no POD_UID, or the garbage collector removed it (our Pod is gone)."""
-        return self._owner
-
-    def _note_owner(self, lease: dict[str, Any]) -> None:
-        if self._owner is None:
-            return
-        if owners.owned(lease, self._owner):
-            self._owned_uid = _uid(lease)
-        elif self._owned_uid and self._owned_uid == _uid(lease):
-            logger.warning("our reference was removed from the Lease's owners (the garbage collector does that "
-                           "when our Pod is gone): not adding it again", extra={"fields": {"pod": self._owner["name"]}})
-            self._owner = None
-
     def _keep(self, lease: dict[str, Any]) -> locks.Observed:
-        self._lease = self._latest = lease
-        self._note_owner(lease)
+        self._lease = lease
         return self._observed(lease)
 
     async def get(self) -> locks.Observed:
@@ -105,34 +83,17 @@ class LeaseLock:
             "metadata": {"name": self.name, "namespace": self.namespace},
             "spec": record.spec_from_record(rec),
         }
-        return self._keep(await self._call("POST", self._collection, _with_notes(owners.stamped(body, self.owner), rec)))
+        return self._keep(await self._call("POST", self._collection, _with_notes(_labelled(body), rec)))
 
     async def update(self, rec: record.LeaderElectionRecord) -> locks.Observed:
         if self._lease is None:
             raise locks.LockError("lease not initialized, call get or create first")
-        body = owners.stamped(dict(self._lease, spec=record.spec_from_record(rec)), self.owner)
+        body = _labelled(dict(self._lease, spec=record.spec_from_record(rec)))
         return self._keep(await self._call("PUT", self._path, _with_notes(body, rec)))
 
-    async def adopt(self) -> locks.Observed:
-        """PUT the newest Lease seen with our Pod added to its owners, spec as it was; on a 409 read it
-        again and retry (three tries). Usually one PUT: a candidate adopts right after reading."""
-        for attempt in range(3):
-            if self._latest is None or attempt:
-                self._latest = await self._call("GET", self._path)
-            if owners.owned(self._latest, self.owner):
-                return self._keep(self._latest)
-            try:
-                return self._keep(await self._call("PUT", self._path, owners.stamped(self._latest, self.owner)))
-            except locks.LeaseConflict:
-                continue
-        raise locks.LeaseConflict(f"lease {self.describe()}: the Lease kept changing while adding our owner")
-
     def _seen(self, lease: dict[str, Any]) -> None:
-        """Note a watched object: the newest for `adopt`; the base of `update` if only its metadata changed."""
-        self._note_owner(lease)
+        """Note a watched object: the base of `update` if only its metadata changed."""
         rv = str((lease.get("metadata") or {}).get("resourceVersion", ""))
-        if self._latest is None or locks.newer(rv, _version(self._latest)) or _uid(lease) != _uid(self._latest):
-            self._latest = lease
         base = self._lease
         if (base is not None and _uid(lease) == _uid(base) and locks.newer(rv, _version(base))
                 and record.canonical(lease.get("spec")) == record.canonical(base.get("spec"))):
@@ -153,7 +114,6 @@ class LeaseLock:
                     self._seen(obj)
                     yield self._observed(obj)
                 elif kind == "DELETED":
-                    self._latest = None
                     yield None
                 elif kind == "ERROR":
                     raise locks.LockError(f"watch lease {self.describe()}: {obj.get('message', obj)}")
@@ -170,10 +130,16 @@ class LeaseLock:
             raw=record.canonical(spec),
             resource_version=_version(obj),
             uid=_uid(obj),
-            owned=owners.owned(obj, self.owner),
             hints=locks.Hints(next_leader=str(notes.get(NEXT_LEADER_ANNOTATION, "")),
                               hand_over_to=str(notes.get(HAND_OVER_TO_ANNOTATION, ""))),
         )
+
+
+def _labelled(body: dict[str, Any]) -> dict[str, Any]:
+    """`body` with our managed-by label added, its other labels kept (`body` itself is not changed)."""
+    meta = dict(body.get("metadata") or {})
+    meta["labels"] = {**(meta.get("labels") or {}), MANAGED_BY[0]: MANAGED_BY[1]}
+    return dict(body, metadata=meta)
 
 
 def _with_notes(body: dict[str, Any], rec: record.LeaderElectionRecord) -> dict[str, Any]:

@@ -11,7 +11,7 @@ import bisect
 import collections
 import dataclasses
 
-from elector import metrics as metricses
+from elector.ops import metrics as metricses
 
 __all__ = ["ApiMetrics", "BUCKETS"]
 

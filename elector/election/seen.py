@@ -11,8 +11,8 @@ import dataclasses
 import logging
 from typing import Callable, Optional
 
-from elector import lock as locks
-from elector import record as records
+from elector.election import lock as locks
+from elector.election import record as records
 from elector import settings
 
 __all__ = ["SeenLease", "Change", "FAILED_NOMINEE_LEASES"]

@@ -13,7 +13,7 @@ import os
 import sys
 from typing import Optional
 
-from elector import metrics as metricses
+from elector.ops import metrics as metricses
 
 __all__ = ["render", "parse_stat", "memory_limit"]
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Collection
 
-from elector import lock as locks
+from elector.election import lock as locks
 
 __all__ = ["LeaseHints"]
 

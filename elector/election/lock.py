@@ -7,23 +7,19 @@ from __future__ import annotations
 import dataclasses
 from typing import AsyncIterator, Optional, Protocol
 
-from elector import record
+from elector.election import record
 
 __all__ = ["Hints", "Observed", "Lock", "LockError", "LeaseNotFound", "LeaseConflict", "Forbidden", "newer"]
 
 
 @dataclasses.dataclass(frozen=True)
 class Observed:
-    """A Lease as read or written: its record, the raw spec text (change detection) and metadata.
-
-    `owned` is False only when this candidate's Pod should be, but is not yet, an owner of the Lease.
-    """
+    """A Lease as read or written: its record, the raw spec text (change detection) and metadata."""
 
     record: record.LeaderElectionRecord
     raw: str
     resource_version: str
     uid: str = ""
-    owned: bool = True
     hints: "Hints" = dataclasses.field(default_factory=lambda: Hints())
 
 
@@ -64,9 +60,6 @@ class Lock(Protocol):
 
     async def update(self, rec: record.LeaderElectionRecord) -> Observed:
         """Replace the spec of the Lease last read or written (its resourceVersion); `LeaseConflict` on 409."""
-
-    async def adopt(self) -> Observed:
-        """Add this candidate's Pod to the Lease's owners, spec untouched; `LeaseNotFound`, `LockError`."""
 
     def watch(self) -> AsyncIterator[Optional[Observed]]:
         """Changes of the Lease as they happen: an `Observed`, or None when it was deleted. Ends on error."""

@@ -10,12 +10,12 @@ import dataclasses
 import logging
 from typing import Awaitable, Callable, Optional
 
-from elector import clock as clocks
-from elector import lock as locks
-from elector import logs
-from elector import metrics as metricses
-from elector import record
-from elector import seen as seens
+from elector.election import clock as clocks
+from elector.election import lock as locks
+from elector.ops import logs
+from elector.ops import metrics as metricses
+from elector.election import record
+from elector.election import seen as seens
 from elector import settings
 
 __all__ = ["Outcome", "try_acquire_or_renew"]

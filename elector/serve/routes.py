@@ -8,13 +8,13 @@ import contextlib
 import json
 from typing import Callable, Optional, Union
 
-from elector import apimetrics
-from elector import election
-from elector import httpserver
-from elector import metrics as metricses
-from elector import procmetrics
-from elector import timings
-from elector import status
+from elector.kube import apimetrics
+from elector.election import loop as election
+from elector.serve import httpserver
+from elector.ops import metrics as metricses
+from elector.ops import procmetrics
+from elector.election import timings
+from elector.serve import status
 
 __all__ = ["Api"]
 

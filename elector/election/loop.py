@@ -25,17 +25,17 @@ import logging
 import random
 from typing import Callable, Optional
 
-from elector import attempt
-from elector import clock as clocks
-from elector import handover
-from elector import hints
-from elector import lock as locks
-from elector import logs
-from elector import metrics as metricses
-from elector import record
-from elector import seen
+from elector.election import attempt
+from elector.election import clock as clocks
+from elector.election import handover
+from elector.election import hints
+from elector.election import lock as locks
+from elector.ops import logs
+from elector.ops import metrics as metricses
+from elector.election import record
+from elector.election import seen
 from elector import settings
-from elector import timings
+from elector.election import timings
 
 __all__ = ["LeaderElector", "View", "Acquisition"]
 
@@ -99,7 +99,6 @@ class LeaderElector:
         self._listeners: list[Listener] = []
         self._acquisition_listeners: list[Callable[[Acquisition], object]] = []
         self._seen = seen.SeenLease(config)  # what we observed of the Lease, and when
-        self._adopt_after = 0.0  # no attempt to join the Lease's owners before this (after a failure)
         # Our own term.
         self._leading = False
         self._resigning = False
@@ -227,7 +226,6 @@ class LeaderElector:
         now = self.clock.now()
         if self._release_requested.is_set():
             self._release_requested.clear()  # nothing to hand over
-        await self._join_owners()
         if now < self._not_before or self._resigning or not self._eligible() or self._succession.leaving():
             await self._decline()
             await self._sleep_follower(max(self._not_before, now + self._jittered()))
@@ -249,7 +247,6 @@ class LeaderElector:
             return
         if acquired:
             return
-        await self._join_owners()  # right after the read: its resourceVersion is fresh
         now = self.clock.now()
         waiting = self._waiting_for_other(now) if self._watch_ok else None
         await self._sleep_follower(waiting if waiting is not None else now + self._jittered())
@@ -305,26 +302,6 @@ class LeaderElector:
         except (locks.LockError, asyncio.TimeoutError) as exc:
             logger.debug("could not decline", extra={"fields": logs.error_fields(exc)})
             return
-        self._observe(obs)
-
-    async def _join_owners(self) -> None:
-        """A follower whose Pod is not yet an owner of the Lease adds it (one PUT per join).
-
-        A leader needs none of this: its writes carry the reference. After a failure, wait a lease duration.
-        """
-        observed = self._seen.observed
-        if self._resigning or observed is None or observed.owned or self.clock.now() < self._adopt_after:
-            return
-        try:
-            obs = await clocks.race_timeout(self.clock, self.lock.adopt(), self.config.request_timeout)
-        except locks.LeaseNotFound:
-            return  # deleted meanwhile: whoever creates it next adds itself
-        except (locks.LockError, asyncio.TimeoutError) as exc:
-            self._adopt_after = self.clock.now() + self.config.lease_duration
-            logger.warning("could not add this pod to the owners of the Lease",
-                           extra={"fields": logs.error_fields(exc)})
-            return
-        logger.info("this pod now owns the Lease too", extra={"fields": {"resource_version": obs.resource_version}})
         self._observe(obs)
 
     async def _sleep_follower(self, until: float) -> None:

@@ -1,0 +1,1 @@
+"""Operations: counters and their exposition, process metrics, JSON logs."""
