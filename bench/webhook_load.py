@@ -2,7 +2,7 @@
 
 Servers (all on 127.0.0.1, all running for the whole benchmark, measured round-robin per run):
   baseline   bench.servers canned: the same uvicorn+uvloop+httptools+TLS stack answering the webhook's
-             own precomputed answer, with no parsing, no injection, no FastAPI
+             own precomputed answer, with no parsing, no injection, no Starlette
   webhook    `python -m webhook --cert-mode files` as shipped (it writes nothing to the API)
   variants   the real app under other settings (bench.servers webhook ...), small pod only
 Load: bench.loadgen (open loop at --rate) for latency, wrk (closed loop, 1 thread) for saturation.

@@ -49,21 +49,16 @@ class Api(webhook_kube.Api):
         """Watch events ({"type", "object"}) until the server ends the watch; KubeError on failure."""
         seconds = int(query.get("timeoutSeconds", "300"))
         url += "?" + urlencode({**query, "watch": "true", "allowWatchBookmarks": "true"})
-        response = self._send("GET", url, None, "application/json", (10, seconds + 30))
-        raw = response.response
+        conn, response = self._send("GET", url, None, "application/json", seconds + 30)
         try:
             if not 200 <= response.status < 300:
                 raise KubeError(response.status, f"watch {url}: {response.status}")
-            pending = b""
-            for chunk in raw.stream(64 * 1024, decode_content=True):
-                pending += chunk
-                while b"\n" in pending:
-                    line, pending = pending.split(b"\n", 1)
-                    if line.strip():
-                        yield json.loads(line)
+            while line := response.readline():  # one event a line; http.client undoes the chunking
+                if line.strip():
+                    yield json.loads(line)
         except KubeError:
             raise
         except Exception as exc:  # the connection broke or the read timed out
-            raise KubeError(0, f"watch {url}: {exc}") from None
+            raise KubeError(0, f"watch {url}: {exc!r}") from None
         finally:
-            raw.release_conn()
+            conn.close()  # a watch's connection is not reused

@@ -67,8 +67,16 @@ print(" ".join(sorted({*p["build-system"]["requires"], *p["project"]["dependenci
 }
 
 build() {  # build IMAGE DOCKERFILE [ARG...]: offline, from the local base and the host's wheels
+  local context=.
+  if [[ -L .cache ]]; then  # a git worktree sharing the main tree's .cache: podman would not follow it
+    context=$cache/build-context-$$
+    rm -rf "$context" && mkdir -p "$context/.cache/wheels" "$context/tools"
+    cp -r pyproject.toml README.md .dockerignore elector webhook controller certs "$context/"
+    cp -r tools/elector-image "$context/tools/" && cp -rL "$wheels" "$context/.cache/wheels/"
+  fi
   quietly podman build --network=none --build-arg BASE_IMAGE="$BASE" \
-    --build-arg WHEELS="$wheels" -t "$1" -f "$2" "${@:3}" .
+    --build-arg WHEELS="$wheels" -t "$1" -f "$2" "${@:3}" "$context"
+  [[ $context == . ]] || rm -rf "$context"
 }
 elector() {  # FROM scratch: what the elector runs with, traced in the build (tools/elector-image/rootfs.py)
   build "$ELECTOR_IMAGE" elector/Dockerfile

@@ -13,7 +13,7 @@ from typing import Any
 import uvicorn
 
 from webhook import app as webapp
-from webhook import draining, guard, kube, logs, settings, tls
+from webhook import draining, guard, kube, logs, metrics, settings, tls, workers
 
 log = logging.getLogger("kube_elector.webhook")
 
@@ -48,6 +48,9 @@ def main(argv: list[str] | None = None) -> int:
     if not source.ready:
         print("kube-elector-webhook: no usable certificate yet; see the log line above", file=sys.stderr)
         return 1
+    processes = cfg.workers or workers.default_processes()
+    if processes > 1:
+        metrics.share_between_processes(tempfile.mkdtemp(prefix="kube-elector-metrics-"))
     application = webapp.create_app(cfg, ready=lambda: source.ready, cert_expiry=source.expiry_seconds)
 
     def refresh_certificates() -> None:  # blocking file and API I/O: kept off the event loop
@@ -55,7 +58,10 @@ def main(argv: list[str] | None = None) -> int:
             time.sleep(cfg.cert_reload_seconds)
             source.refresh()
 
-    threading.Thread(target=refresh_certificates, name="certificates", daemon=True).start()
+    def start() -> None:  # in each server process
+        if processes > 1 and isinstance(source, tls.SelfManagedSource):
+            source.use_directory(Path(tempfile.mkdtemp(prefix="kube-elector-tls-")))
+        threading.Thread(target=refresh_certificates, name="certificates", daemon=True).start()
 
     server = draining.DrainingServer(
         uvicorn.Config(
@@ -66,9 +72,8 @@ def main(argv: list[str] | None = None) -> int:
         drain_seconds=cfg.shutdown_drain_seconds,
     )
     log.info("serving", extra={"event": "serving", "port": cfg.listen_port, "cert_mode": cfg.cert_mode,
-                               "image": cfg.image, "native_sidecar": cfg.native_sidecar})
-    server.run()
-    return 0
+                               "image": cfg.image, "native_sidecar": cfg.native_sidecar, "processes": processes})
+    return workers.serve(server, processes, start=start)
 
 
 if __name__ == "__main__":

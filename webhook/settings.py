@@ -12,6 +12,7 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Literal
 
+import yaml
 from pydantic import (
     BaseModel,
     Field,
@@ -116,6 +117,8 @@ class Settings(BaseSettings):
     shutdown_drain_seconds: float = Field(
         3.0, ge=0, description="after SIGTERM, keep serving this long, closing each connection after its response"
     )
+    workers: int = Field(0, ge=0, le=64, description="server processes; 0: one per CPU the pod may use "
+                         "(its CPU limit rounded up, else its CPU affinity), at most 4")
     namespace: str = Field("kube-elector", description="the webhook's own namespace")
     service_name: str = "kube-elector-webhook"
     cert_secret_name: str = "kube-elector-webhook-tls"
@@ -219,6 +222,8 @@ def load(argv: list[str] | None = None) -> Settings:
         raise SettingsError(describe(exc)) from None
     except (OSError, ValueError) as exc:
         raise SettingsError(str(exc)) from None
+    except yaml.YAMLError as exc:  # a --config file that is not YAML
+        raise SettingsError(f"--config {config_file}: not YAML: {exc}") from None
     finally:
         _config_file.reset(token)
 

@@ -42,6 +42,18 @@ class FileSource:
         if self._loaded is None:
             return None
         return webhook_tls.expiry_seconds(self._loaded[0], now=datetime.datetime.now(datetime.timezone.utc))
+    @property
+    def context(self) -> ssl.SSLContext:
+        return self._ctx
+
+    @property
+    def loaded(self) -> tuple[bytes, bytes] | None:
+        """The certificate and key files' bytes now served (None: nothing loaded yet)."""
+        return self._loaded
+
+    @loaded.setter
+    def loaded(self, value: tuple[bytes, bytes] | None) -> None:
+        self._loaded = value
 
     def refresh(self) -> bool:
         """Load the files if they changed; True if a new certificate is now served."""
@@ -84,6 +96,13 @@ class SelfManagedSource:
 
     def expiry_seconds(self) -> float | None:
         return self._files.expiry_seconds()
+    def use_directory(self, workdir: Path) -> None:
+        """Write the files in `workdir` from now on: each forked worker (webhook/workers.py) keeps its own,
+        so that none loads a pair a sibling is writing. The certificate served stays until a refresh."""
+        loaded = self._files.loaded
+        self._files = FileSource(self._files.context, workdir / "tls.crt", workdir / "tls.key")
+        self._files.loaded = loaded
+        self._workdir, self._written = workdir, None
 
     def refresh(self) -> bool:
         try:

@@ -8,7 +8,7 @@ import random
 
 import jsonpatch
 import pytest
-from fastapi.testclient import TestClient
+from starlette.testclient import TestClient
 from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
 
 from tests.security import reviews

@@ -21,7 +21,6 @@ UNDOCUMENTED = {  # path:name -- write the docstring, then remove the line
     "webhook/draining.py:DrainingServer",
     "webhook/handler.py:Outcome",
     "webhook/handler.py:handle",
-    "webhook/kube.py:connect",
     "webhook/kube.py:patch_ca_bundles",
     "webhook/logs.py:JsonFormatter",
     "webhook/logs.py:setup",

@@ -2,8 +2,9 @@
 
 Run by rootfs.py in the image's build stage (no network, no API server there) so that the elector goes
 through its real paths while its imports are traced: Lease GET/POST/PUT with resourceVersion conflicts, a
-Lease watch (chunked), and an app health URL. Not a test double for
-behaviour: tests run against a real kube-apiserver.
+Lease watch (chunked), and an app health URL. Any other path is a plain object store (GET, POST to the
+collection, PUT, PATCH answered with the object): the webhook's Secret and webhook configuration. Not a
+test double for behaviour: tests run against a real kube-apiserver.
 
     python fake_api.py PORTFILE     # listens on 127.0.0.1:0, writes the port to PORTFILE, serves forever
 """
@@ -19,6 +20,7 @@ import time
 LEASE = re.compile(r"^/apis/coordination\.k8s\.io/v1/namespaces/([^/]+)/leases(?:/([^/?]+))?(?:\?(.*))?$")
 
 leases: dict[tuple[str, str], dict] = {}
+objects: dict[str, dict] = {}  # any other path -> its object
 version = [0]
 lock = threading.Lock()
 
@@ -54,7 +56,21 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return
         match = LEASE.match(self.path)
         if not match:
-            self._send(404, {"message": "not found"})
+            path, _, query = self.path.partition("?")
+            if "watch=true" in query:  # a watch on a collection: nothing happens for 1 s, then it ends
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Transfer-Encoding", "chunked")
+                self.end_headers()
+                time.sleep(1)
+                self.wfile.write(b"0\r\n\r\n")
+                return
+            if "labelSelector=" in query:  # a list: empty
+                self._send(200, {"items": [], "metadata": {"resourceVersion": str(version[0])}})
+                return
+            with lock:
+                found = objects.get(path)
+            self._send(200, found) if found else self._send(404, {"message": "not found"})
             return
         namespace, name, query = match.groups()
         if name:
@@ -91,9 +107,30 @@ class Handler(http.server.BaseHTTPRequestHandler):
             time.sleep(0.05)
         self.wfile.write(b"0\r\n\r\n")
 
+    def _other(self, status: int, *, create: bool) -> None:
+        """POST (create=True: to the collection) or PUT of an object outside the Lease routes."""
+        obj = self._body()
+        path = self.path.split("?")[0]
+        if create:
+            path = f"{path}/{obj['metadata']['name']}"
+        with lock:
+            version[0] += 1
+            obj["metadata"] = dict(obj.get("metadata") or {}, resourceVersion=str(version[0]))
+            objects[path] = obj
+        self._send(status, obj)
+
+    def do_PATCH(self) -> None:  # noqa: N802
+        self._body()
+        with lock:
+            found = objects.get(self.path.split("?")[0])
+        self._send(200, found) if found else self._send(404, {"message": "not found"})
+
     def do_POST(self) -> None:  # noqa: N802
         match = LEASE.match(self.path)
-        if not match or match.group(2):
+        if not match:
+            self._other(201, create=True)
+            return
+        if match.group(2):
             self._send(404, {"message": "not found"})
             return
         obj = self._body()
@@ -107,7 +144,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def do_PUT(self) -> None:  # noqa: N802
         match = LEASE.match(self.path)
-        if not match or not match.group(2):
+        if not match:
+            self._other(200, create=False)
+            return
+        if not match.group(2):
             self._send(404, {"message": "not found"})
             return
         namespace, name = match.group(1), match.group(2)

@@ -1,15 +1,18 @@
-"""The elector's `FROM scratch` root file system, assembled in the build stage of elector/Dockerfile.
+"""The `FROM scratch` root file system of the elector image, and of the webhook image, assembled in the build
+stage of elector/Dockerfile and webhook/Dockerfile.
 
-    python3 rootfs.py --venv /opt/kube-elector --out /rootfs
+    python3 rootfs.py --app elector --venv /opt/kube-elector --out /rootfs
+    python3 rootfs.py --app webhook --venv /opt/kube-elector --out /rootfs
 
 Run by the base image's own interpreter (the one that is shipped), offline, as root. It:
 
-1. traces the elector through its paths, in this stage, against fake_api.py (a few Kubernetes routes in
-   memory): --help, bad flags, bad YAML kubeconfig with a TLS client certificate, in-cluster config
-   without a ServiceAccount, a port in use, leader + follower with JSON/text logs, leader label, app
-   health URL, SSE, /release, SIGTERM release with --release-timeout, a TLS handshake that fails,
-   an unreachable server, an exception logged in both formats, and every module of the `elector`
-   package and pyyaml imported. Each run records `sys.modules` at exit;
+1. traces the program through its paths, in this stage, against fake_api.py (a few Kubernetes routes in
+   memory). The elector (trace_elector below): --help, bad flags, bad YAML kubeconfig with a TLS client
+   certificate, in-cluster config without a ServiceAccount, a port in use, leader + follower with
+   JSON/text logs, leader label, app health URL, SSE, /release, SIGTERM release with --release-timeout,
+   a TLS handshake that fails, an unreachable server, an exception logged in both formats, and every
+   module of the `elector` package and pyyaml imported. The webhook, the controller and the certificate
+   tool of the webhook image: trace_webhook.py. Each run records `sys.modules` at exit;
 2. adds a conservative allow-list (ALLOW: modules that only rare paths import), the packages whose
    modules are found by name at run time (WHOLE_PACKAGES: encodings, asyncio) and, recursively, the
    module-level imports of what these add (parsed, not run);
@@ -17,13 +20,14 @@ Run by the base image's own interpreter (the one that is shipped), offline, as r
    the C extension modules, the interpreter, and every shared library that `ldd` finds for them plus
    the few that glibc loads by name (LIBS_BY_NAME), keeping the base's symlinks (`/lib64` ->
    `usr/lib64`, ...) so that the ELF interpreter path and `sys.prefix` resolve as in the base;
-4. copies the venv (the console script `kube-elector`, `elector` with its sources and bytecode, pyyaml
-   without its optional libyaml extension), an ld.so cache of the shipped libraries, OpenSSL's
+4. copies the venv (the console scripts, the project's packages with their sources and bytecode, the
+   third-party packages whole, pyyaml without its optional libyaml extension; the debug sections of
+   extension modules dropped, as `strip` would), an ld.so cache of the shipped libraries, OpenSSL's
    config, and `/etc/passwd`, `/etc/group` (uid/gid 65532 "nonroot"), `/etc/nsswitch.conf`, `/tmp`;
-5. checks the result: chrooted into it as uid 65532, `kube-elector --help` and importing every module
-   of `elector` must work; and prints the file list by size.
+5. checks the result: chrooted into it as uid 65532, each console script's `--help` and importing every
+   module of the project's packages must work; and prints the file list by size.
 
-No shell, no pip, no package manager, no CA bundle (the elector trusts the ServiceAccount's CA).
+No shell, no pip, no package manager, no CA bundle (the programs trust the ServiceAccount's CA).
 """
 from __future__ import annotations
 
@@ -37,6 +41,7 @@ import shutil
 import signal
 import socket
 import ssl
+import struct
 import subprocess
 import sys
 import sysconfig
@@ -66,6 +71,17 @@ ALLOW = {
     "datetime": "records and logs", "json": "API and logs", "ssl": "TLS", "selectors": "asyncio",
     "encodings.utf_8": "stdio", "encodings.latin_1": "HTTP heads", "encodings.ascii": "ascii",
 }
+# The webhook image's rare paths besides (its programs: webhook, controller, certs), with why.
+WEBHOOK_ALLOW = {
+    "_strptime": "datetime.strptime (certificate and credential expiry)", "uuid": "starlette, anyio",
+    "concurrent.futures.process": "anyio", "hmac": "hashing", "secrets": "starlette", "ipaddress": "certificates",
+    "email.utils": "HTTP dates", "email.parser": "http.client headers", "http.cookies": "starlette requests",
+    "multiprocessing": "uvicorn imports", "zlib": "compression", "gzip": "prometheus_client",
+    "wsgiref.simple_server": "prometheus_client exposition", "socketserver": "controller health server",
+    "http.server": "controller health server", "decimal": "pydantic", "fractions": "pydantic",
+    "zoneinfo": "pydantic", "pprint": "error messages", "difflib": "error messages", "dataclasses": "settings",
+    "enum": "settings", "typing": "pydantic",
+}
 # Packages shipped whole, because their modules are looked up by name at run time (codecs) or imported
 # lazily by asyncio; without what only runs on Windows or as `python -m`, and the CJK codecs (they need
 # extension modules of their own).
@@ -94,9 +110,9 @@ def _dump(path=os.environ["TRACE_OUT"]):
     with open(path, "a", encoding="utf-8") as out:
         out.write("\n".join(sorted(sys.modules)) + "\n")
 atexit.register(_dump)
-sys.argv[0] = "kube-elector"
-from elector.__main__ import main
-sys.exit(main())
+sys.argv[0] = os.environ["TRACE_PROG"]
+from importlib import import_module
+sys.exit(import_module(os.environ["TRACE_ENTRY"]).main())
 """
 EXCEPTION_LOG = r"""
 import logging
@@ -120,8 +136,9 @@ def say(text: str) -> None:
 
 
 class Tracer:
-    def __init__(self, venv: Path, work: Path) -> None:
+    def __init__(self, venv: Path, work: Path, *, entry: str = "elector.__main__", prog: str = "kube-elector") -> None:
         self.python = str(venv / "bin" / "python")
+        self.entry, self.prog = entry, prog  # what BOOTSTRAP runs, unless a run names another
         self.work = work
         self.out = work / "modules.txt"
         self.out.touch()
@@ -129,6 +146,7 @@ class Tracer:
 
     def env(self, **extra: str) -> dict[str, str]:
         return {"PATH": "/usr/bin:/bin", "TRACE_OUT": str(self.out), "PYTHONDONTWRITEBYTECODE": "1",
+                "TRACE_ENTRY": self.entry, "TRACE_PROG": self.prog,
                 "POD_NAME": "trace-pod", "POD_NAMESPACE": "trace", "POD_UID": "uid-trace", **extra}
 
     def start(self, args: list[str], *, code: str = BOOTSTRAP, **env: str) -> subprocess.Popen[bytes]:
@@ -198,13 +216,22 @@ def kubeconfig(path: Path, server: str, *, user: str, yaml: bool = False) -> Pat
     return path
 
 
-def trace(venv: Path, work: Path) -> set[str]:
-    tracer = Tracer(venv, work)
+def start_fake_api(work: Path) -> tuple[subprocess.Popen[bytes], int]:
+    """fake_api.py on 127.0.0.1 (a port of its choosing): the process and the port."""
     portfile = work / "fake-api.port"
     fake = subprocess.Popen([sys.executable, str(HERE / "fake_api.py"), str(portfile)])
     try:
         wait_until(lambda: portfile.exists() and portfile.read_text(), 10, "the fake API server")
-        api = int(portfile.read_text())
+    except BaseException:
+        fake.kill()
+        raise
+    return fake, int(portfile.read_text())
+
+
+def trace_elector(venv: Path, work: Path) -> set[str]:
+    tracer = Tracer(venv, work)
+    fake, api = start_fake_api(work)
+    try:
         # 127.0.0.1, not localhost: a build may have no /etc/hosts (the unreachable run resolves a name)
         plain = kubeconfig(work / "plain.json", f"http://127.0.0.1:{api}", user="token")
         # TLS client certificate in YAML: not a certificate, so the elector says so and exits 1
@@ -233,7 +260,7 @@ def trace(venv: Path, work: Path) -> set[str]:
                                "yaml.safe_load('a: [1, {b: c}]')\n")
 
         # leader and follower, every option that changes what runs
-        fast = ["--lease-duration=3s", "--renew-deadline=2s", "--retry-period=300ms"]  # the shortest timings.RANGES allows
+        fast = ["--lease-duration=2s", "--renew-deadline=1s", "--retry-period=300ms"]  # elector/election/timings.py RANGES
         procs, ports = [], []
         for pod, extra in (("lead", ["--log-format=json", "--release-timeout=1s",
                                      f"--app-health-url=http://127.0.0.1:{api}/healthz",
@@ -348,12 +375,12 @@ class Stdlib:
         return {module for module in found if module and self.find(module) is not None}
 
 
-def select(traced: set[str]) -> dict[str, tuple[Path, str]]:
+def select(traced: set[str], allow: dict[str, str]) -> dict[str, tuple[Path, str]]:
     """Module name -> (file, why): "trace", "allow", "package" (WHOLE_PACKAGES) or "import" (at module
     level by an allow-listed or package module; the traced ones have run their imports already)."""
     stdlib = Stdlib()
     chosen = {name: (path, "trace") for name in traced if (path := stdlib.find(name))}
-    extra = [(name, "allow") for name in ALLOW] + [
+    extra = [(name, "allow") for name in allow] + [
         (name, "package") for package in WHOLE_PACKAGES for name in stdlib.package_modules(package)]
     while extra:
         name, why = extra.pop(0)
@@ -362,7 +389,7 @@ def select(traced: set[str]) -> dict[str, tuple[Path, str]]:
             continue
         chosen[name] = (path, why)
         extra.extend((module, "import") for module in sorted(stdlib.imports(name, path) - chosen.keys()))
-    missing = sorted(set(ALLOW) - chosen.keys() - set(sys.builtin_module_names))
+    missing = sorted(set(allow) - chosen.keys() - set(sys.builtin_module_names))
     if missing:
         raise SystemExit(f"allow-listed modules not in this Python: {missing}")
     return chosen
@@ -439,8 +466,62 @@ def copy_venv(venv: Path, out: Path) -> None:
         return skipped
 
     shutil.copytree(venv, out / venv.relative_to("/"), symlinks=True, ignore=ignore)
+    saved = sum(strip_debug(path) for path in (out / venv.relative_to("/")).rglob("*.so"))
+    if saved:
+        say(f"extension modules: {saved / 1e6:.1f} MB of debug sections and symbol tables dropped")
     # the venv's python links to the base interpreter: bring that chain along
     install(str(venv / "bin" / "python"), out)
+
+
+# ELF64 little-endian; section types and flags from the System V ABI
+SHF_ALLOC, SHF_INFO_LINK, SHT_REL, SHT_RELA, SHT_NOBITS = 0x2, 0x40, 9, 4, 8
+
+
+def strip_debug(path: Path) -> int:
+    """Drop the sections a loaded ELF64 never reads (debug info, symbol tables), as `strip` does, when the
+    layout allows it safely (they come after every loaded section); returns the bytes saved (0: left)."""
+    with open(path, "rb") as handle:
+        data = handle.read()
+    if data[:4] != b"\x7fELF" or data[4] != 2 or data[5] != 1:
+        return 0
+    (ident, etype, machine, version, entry, phoff, shoff, flags, ehsize, phentsize, phnum, shentsize, shnum,
+     shstrndx) = struct.unpack_from("<16sHHIQQQIHHHHHH", data)
+    if shoff == 0 or shnum == 0 or shentsize != 64 or phentsize != 56:
+        return 0
+    sections = [list(struct.unpack_from("<IIQQQQIIQQ", data, shoff + i * 64)) for i in range(shnum)]
+    keep = [i for i, s in enumerate(sections) if i == 0 or s[2] & SHF_ALLOC or i == shstrndx]
+    dropped = [i for i in range(shnum) if i not in keep]
+    alloc = [i for i in keep if i and i != shstrndx]
+    if not dropped or (alloc and min(dropped) < max(alloc)) or (shstrndx < max(alloc, default=0)):
+        return 0  # nothing to drop, or indices of loaded sections would move
+    new_index = {old: new for new, old in enumerate(keep)}
+    end = max([phoff + phnum * 56] + [off + filesz for off, filesz in
+               (struct.unpack_from("<IIQQQQQQ", data, phoff + i * 56)[2:6:3] for i in range(phnum))]
+              + [sections[i][4] + (0 if sections[i][1] == SHT_NOBITS else sections[i][5]) for i in alloc])
+    out = bytearray(data[:end])
+    headers = []
+    for old in keep:
+        s = list(sections[old])
+        if s[6] and s[6] not in new_index or (s[1] in (SHT_REL, SHT_RELA) or s[2] & SHF_INFO_LINK) and s[7] and s[7] not in new_index:
+            return 0
+        if s[6]:
+            s[6] = new_index[s[6]]
+        if (s[1] in (SHT_REL, SHT_RELA) or s[2] & SHF_INFO_LINK) and s[7]:
+            s[7] = new_index[s[7]]
+        if old == shstrndx:
+            s[4] = len(out)
+            out += data[sections[old][4]:sections[old][4] + s[5]]
+        headers.append(s)
+    out += b"\0" * (-len(out) % 8)
+    new_shoff = len(out)
+    for s in headers:
+        out += struct.pack("<IIQQQQIIQQ", *s)
+    struct.pack_into("<16sHHIQQQIHHHHHH", out, 0, ident, etype, machine, version, entry, phoff, new_shoff, flags,
+                     ehsize, phentsize, phnum, shentsize, len(keep), new_index[shstrndx])
+    with open(path, "r+b") as handle:
+        handle.write(out)
+        handle.truncate()
+    return len(data) - len(out)
 
 
 def etc(out: Path) -> None:
@@ -491,16 +572,21 @@ def assemble(venv: Path, out: Path, modules: dict[str, tuple[Path, str]]) -> Non
     say(f"{len(modules)} stdlib modules ({len(extensions)} extension modules), {len(libs)} shared libraries")
 
 
-def check(out: Path, venv: Path) -> None:
-    """Chrooted into the result as the non-root uid: the console script and every elector module."""
+def check(out: Path, venv: Path, scripts: tuple[str, ...], packages: tuple[str, ...]) -> None:
+    """Chrooted into the result as the non-root uid: each console script's --help, every module of `packages`."""
     python = str(venv / "bin" / "python")
     chroot = shutil.which("chroot") or "/usr/sbin/chroot"
-    checks = [
-        [str(venv / "bin" / "kube-elector"), "--help"],
-        [python, "-c", "import os, elector, yaml\n"
-                       "for d, _, fs in os.walk(elector.__path__[0]):\n"
-                       "    for f in fs:\n"
-                       "        if f.endswith('.py'): __import__(os.path.relpath(os.path.join(d, f[:-3]), os.path.dirname(elector.__path__[0])).replace(os.sep, '.').removesuffix('.__init__'))\n"
+    checks = [[str(venv / "bin" / script), "--help"] for script in scripts] + [
+        [python, "-c", f"import os, yaml\n"  # os.walk, not pkgutil: the elector image has no pkgutil
+                       f"for package in {packages!r}:\n"
+                       "    root = __import__(package).__path__[0]\n"
+                       "    for where, dirs, files in os.walk(root):\n"
+                       "        dirs[:] = [d for d in dirs if d != '__pycache__']\n"
+                       "        rel = os.path.relpath(where, root)\n"
+                       "        base = package if rel == '.' else package + '.' + rel.replace(os.sep, '.')\n"
+                       "        for f in files:\n"
+                       "            if f.endswith('.py'):\n"
+                       "                __import__(base if f == '__init__.py' else base + '.' + f[:-3])\n"
                        "assert yaml.safe_load('a: 1') == {'a': 1}\n"
                        "assert 'localhost'.encode('idna')\n"],
     ]
@@ -510,7 +596,7 @@ def check(out: Path, venv: Path) -> None:
                               check=False)
         if done.returncode != 0 or done.stderr:
             raise SystemExit(f"check in {out} failed: {argv}: rc {done.returncode}\n{done.stdout}{done.stderr}")
-    say("chroot check as uid 65532: kube-elector --help and every elector module import: ok")
+    say(f"chroot check as uid 65532: --help of {', '.join(scripts)} and every module of {', '.join(packages)}: ok")
 
 
 def report(out: Path) -> None:
@@ -522,23 +608,40 @@ def report(out: Path) -> None:
         print(f"  {size / 1e6:7.2f} MB  {name}")
 
 
+def trace_webhook(venv: Path, work: Path) -> set[str]:
+    import trace_webhook  # noqa: PLC0415 (beside this file; it builds on the helpers above)
+
+    return trace_webhook.trace(venv, work)
+
+
+# What differs between the images: how to trace, what else to allow, which scripts and packages to check.
+PROFILES = {
+    "elector": {"trace": trace_elector, "allow": ALLOW, "scripts": ("kube-elector",), "packages": ("elector",)},
+    "webhook": {"trace": trace_webhook, "allow": {**ALLOW, **WEBHOOK_ALLOW},
+                "scripts": ("kube-elector-webhook", "kube-elector-controller", "kube-elector-certs"),
+                "packages": ("webhook", "controller", "certs", "elector")},
+}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--app", choices=sorted(PROFILES), default="elector")
     parser.add_argument("--venv", type=Path, required=True)
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--modules", type=Path, help="also write the chosen modules here (name, why, file)")
     args = parser.parse_args()
+    profile = PROFILES[args.app]
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="trace-") as work:
-        traced = trace(args.venv, Path(work))
-    modules = select(traced)
+        traced = profile["trace"](args.venv, Path(work))
+    modules = select(traced, profile["allow"])
     if args.modules:
         args.modules.write_text("".join(f"{name}\t{why}\t{path}\n" for name, (path, why) in sorted(modules.items())))
     counts = {kind: sum(why == kind for _, why in modules.values()) for kind in ("trace", "allow", "package", "import")}
     say("modules by reason: " + ", ".join(f"{kind} {count}" for kind, count in counts.items()))
     args.out.mkdir(parents=True, exist_ok=True)
     assemble(args.venv, args.out, modules)
-    check(args.out, args.venv)
+    check(args.out, args.venv, profile["scripts"], profile["packages"])
     report(args.out)
     say(f"done in {time.monotonic() - started:.1f} s")
 

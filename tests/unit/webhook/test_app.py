@@ -6,7 +6,7 @@ import socket
 
 import jsonpatch
 import pytest
-from fastapi.testclient import TestClient
+from starlette.testclient import TestClient
 
 from localplane.kube_elector.reviews import pod, review
 from webhook import app, settings

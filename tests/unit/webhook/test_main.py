@@ -7,7 +7,7 @@ import pytest
 
 from certs import pki
 from webhook import __main__ as main_module
-from webhook import draining, kube
+from webhook import draining, kube, workers
 
 
 @pytest.fixture
@@ -15,6 +15,7 @@ def started(monkeypatch):
     """main() up to serving: the server's run() is recorded instead of listening; logging restored after."""
     runs = []
     monkeypatch.setattr(draining.DrainingServer, "run", lambda self, *a, **k: runs.append(self))
+    monkeypatch.setattr(workers, "default_processes", lambda: 1)  # one process: no fork in the test runner
     root = logging.getLogger()
     handlers, level = root.handlers[:], root.level
     yield runs
