@@ -82,7 +82,8 @@ def _flag_table() -> list[tuple[str, str, str]]:
                            "else in-cluster config)"),
         ("lease-duration", "15s", "how long a Lease stays valid without renewal"),
         ("renew-deadline", "10s", "the leader steps down if it cannot renew within this"),
-        ("retry-period", "2s", "time between renewals and between acquire attempts"),
+        ("retry-period", "2s", "time between acquire attempts, and between retries of a failed renewal"),
+        ("renew-interval", "0", "time between a leader's renewals (0: a third of the lease duration)"),
         ("release-timeout", "0", "on SIGTERM, wait this long for the app's POST /release (0: don't wait)"),
         ("app-health-url", "", "lead only while GET of this URL answers 2xx (off by default)"),
     ]
@@ -139,6 +140,7 @@ def parse(argv: Sequence[str], env: Mapping[str, str]) -> Settings:
         lease_duration=_duration("lease-duration", value("lease-duration")),
         renew_deadline=_duration("renew-deadline", value("renew-deadline")),
         retry_period=_duration("retry-period", value("retry-period")),
+        renew_interval=_duration("renew-interval", value("renew-interval")),
         uid=env.get("POD_UID", "") if identity == env.get("POD_NAME", "") else "",
     )
     return Settings(

@@ -20,6 +20,7 @@ PROBE_PORT = ANNOTATION_PREFIX + "probe-port"
 LEASE_DURATION = ANNOTATION_PREFIX + "lease-duration"
 RENEW_DEADLINE = ANNOTATION_PREFIX + "renew-deadline"
 RETRY_PERIOD = ANNOTATION_PREFIX + "retry-period"
+RENEW_INTERVAL = ANNOTATION_PREFIX + "renew-interval"
 CONTAINERS = ANNOTATION_PREFIX + "containers"
 RELEASE_TIMEOUT = ANNOTATION_PREFIX + "release-timeout"
 LEADER_SERVICE = ANNOTATION_PREFIX + "leader-service"
@@ -39,6 +40,8 @@ KNOWN = {
                     f"{timings.format(timings.MIN_MARGIN)} below the lease duration and above "
                     f"{timings.JITTER_FACTOR} x the retry period",
     RETRY_PERIOD: f"a duration such as 2s, {timings.RANGES['retry-period'].describe()}",
+    RENEW_INTERVAL: f"a duration such as 5s, {timings.RANGES['renew-interval'].describe()}, from the retry period "
+                    "to half the renew deadline: how often the leader renews (default: a third of the lease)",
     CONTAINERS: "a comma-separated list of the pod's container names, e.g. app,worker",
     RELEASE_TIMEOUT: f"a duration such as 5s, {timings.RANGES['release-timeout'].describe()}: how long the elector waits for the app's POST /release on shutdown",
     LEADER_SERVICE: "the name of a Service without a selector in the pod's namespace (a DNS-1035 label, "
@@ -74,6 +77,7 @@ class PodOptions:
     retry_period: str
     env_containers: frozenset[str] | None  # None: every container
     release_timeout: str | None
+    renew_interval: str | None = None  # None: the elector's default, a third of the lease
     # Validated here so a bad value is refused at admission; the kube-elector controller acts on them
     # (it reads the pod's annotations), the sidecar gets no flag for them.
     leader_service: str | None = None  # a selector-less Service pointed at the leader
@@ -107,8 +111,11 @@ def read(pod: dict[str, Any], settings: Settings) -> PodOptions:
         (RETRY_PERIOD, settings.election.retry_period),
     ):
         given[key] = _duration(notes, key, default)
+    interval = _duration(notes, RENEW_INTERVAL, None) if RENEW_INTERVAL in notes else None
     try:
         timings.check_timings(*(timings.parse(v) for v in given.values()))
+        if interval is not None:
+            timings.renew_interval(*(timings.parse(v) for v in given.values()), timings.parse(interval))
     except timings.TimingError as exc:
         field = ANNOTATION_PREFIX + exc.name  # the one to change; else one the pod set, the others are defaults
         if field not in notes:
@@ -124,6 +131,7 @@ def read(pod: dict[str, Any], settings: Settings) -> PodOptions:
         retry_period=given[RETRY_PERIOD],
         env_containers=_containers(pod, notes),
         release_timeout=release,
+        renew_interval=interval,
         leader_service=_leader_service(notes),
         leader_label=_bool(notes, LEADER_LABEL),
         rollout_aware=_bool(notes, ROLLOUT_AWARE, default=True),

@@ -38,6 +38,8 @@ def container(options: PodOptions, *, namespace: str, settings: Settings, host_n
     ]
     if options.release_timeout:
         args.append(f"--release-timeout={options.release_timeout}")
+    if options.renew_interval:
+        args.append(f"--renew-interval={options.renew_interval}")
     # Nothing for leader-service, leader-label or rollout-aware: the kube-elector controller reads
     # those annotations from the pod and does the work (the elector holds rights on its Lease only).
     probe: dict[str, Any] = {"httpGet": {"path": "/healthz", "port": options.probe_port}}

@@ -31,6 +31,7 @@ class ElectionConfig:
     lease_duration: float = 15.0
     renew_deadline: float = 10.0
     retry_period: float = 2.0
+    renew_interval: float = 0.0  # 0: derived (timings.renew_interval); see `renew_every`
     uid: str = ""  # our Pod's uid, written beside the holder: "" where the identity is not a pod name
 
     def holds(self, rec: "record.LeaderElectionRecord") -> bool:
@@ -48,8 +49,16 @@ class ElectionConfig:
             raise ConfigError("identity", "empty")
         try:
             timings.check_timings(self.lease_duration, self.renew_deadline, self.retry_period)
+            timings.renew_interval(self.lease_duration, self.renew_deadline, self.retry_period, self.renew_interval)
         except timings.TimingError as exc:
             raise ConfigError(exc.name, str(exc)) from None
+
+    @property
+    def renew_every(self) -> float:
+        """Seconds between a leader's renewals (a third of the lease by default, not the retry period: the
+        guarantees do not depend on it, the API server's write load does)."""
+        return timings.renew_interval(self.lease_duration, self.renew_deadline, self.retry_period,
+                                      self.renew_interval)
 
     @property
     def request_timeout(self) -> float:

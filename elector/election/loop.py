@@ -252,7 +252,9 @@ class LeaderElector:
         await self._sleep_follower(waiting if waiting is not None else now + self._jittered())
 
     async def _lead_once(self) -> None:
-        await clocks.wait_until(self.clock, self._leader_wake, self._handover.wake_at(self._next_renew))
+        # Look every retry period (the app's health, a requested handover), write every renew interval.
+        look = min(self._next_renew, self.clock.now() + self.config.retry_period)
+        await clocks.wait_until(self.clock, self._leader_wake, self._handover.wake_at(look))
         self._leader_wake.clear()
         if not self._leading:
             return
@@ -272,8 +274,8 @@ class LeaderElector:
             self._handover.done()
             self._notify()
             return
-        if self.clock.now() < self._next_renew:
-            return  # woken by a change of the candidates that asks nothing of us
+        if self.clock.now() < self._next_renew and self._still_ours():
+            return  # nothing to write yet: the Lease names us and the renew interval has not passed
         try:
             renewed = await self._try_acquire_or_renew()
         except locks.LockError as exc:
@@ -381,7 +383,7 @@ class LeaderElector:
         self._observe(obs)
         self._leading = True
         self._valid_until = sent + self.config.renew_deadline
-        self._next_renew = sent + self.config.retry_period
+        self._next_renew = sent + self.config.renew_every
         self._term = obs.record.leader_transitions
         self._fencing_token = obs.resource_version
         self.metrics.acquisitions += 1
@@ -398,7 +400,7 @@ class LeaderElector:
     def _renewed(self, obs: locks.Observed, sent: float) -> None:
         self._observe(obs)
         self._valid_until = sent + self.config.renew_deadline
-        self._next_renew = sent + self.config.retry_period
+        self._next_renew = sent + self.config.renew_every
         self._changed.set()
 
     def _step_down(self, reason: str) -> None:
@@ -415,6 +417,8 @@ class LeaderElector:
         if obs is not None and self._succession.update(obs):
             self._leader_wake.set()
         change = self._seen.update(obs, self.clock.now())
+        if self._leading and not self._still_ours():
+            self._leader_wake.set()  # deleted or rewritten under us: write (or learn we lost it) now
         if obs is not None and change.record_changed:
             self.metrics.lease_transitions = obs.record.leader_transitions
         if change.holder is not None:
@@ -436,6 +440,10 @@ class LeaderElector:
                 logger.exception("listener failed")
 
     # ---------------------------------------------------------------- helpers
+
+    def _still_ours(self) -> bool:
+        rec = self._seen.record
+        return rec is not None and self.config.holds(rec)
 
     def _nominee_pending(self, now: float) -> bool:
         return self._seen.nominee_pending(now, self.config.lease_duration, self._succession.viable)

@@ -11,7 +11,9 @@ Ranges (docs/elector.md has the table; RANGES is the source):
 - renew-deadline: at least 1s, and at least 1s below the lease duration (the margin that lets a
   leader that cannot renew stop before anyone may take over);
 - retry-period: 100ms to 1m, and the renew deadline above 1.2 x it (client-go's jitter rule);
-- release-timeout: 0 (do not wait) to 10m.
+- release-timeout: 0 (do not wait) to 10m;
+- renew-interval: 0 (derived: a third of the lease duration, at most half the renew deadline, at least
+  the retry period) or 100ms to 5m, from the retry period to half the renew deadline.
 """
 from __future__ import annotations
 
@@ -19,7 +21,7 @@ import dataclasses
 import math
 import re
 
-__all__ = ["RANGES", "JITTER_FACTOR", "MIN_MARGIN", "Range", "TimingError", "parse", "format", "check", "check_timings"]
+__all__ = ["RANGES", "JITTER_FACTOR", "MIN_MARGIN", "Range", "TimingError", "parse", "format", "check", "check_timings", "renew_interval"]
 
 JITTER_FACTOR = 1.2  # client-go wait.Jitter factor: RenewDeadline must exceed 1.2 * RetryPeriod
 MIN_MARGIN = 1.0  # lease duration - renew deadline, in seconds: a leader's time to stop before expiry
@@ -37,12 +39,12 @@ class Range:
     low: float
     high: float
     whole_seconds: bool = False
-    zero: bool = False  # 0 means "off" and is allowed below `low`
+    zero: str = ""  # what 0 means, where 0 is allowed below `low`
 
     def describe(self) -> str:
         text = f"from {format(self.low)} to {format(self.high)}"
         if self.zero:
-            text = f"0 (off) or {text}"
+            text = f"0 ({self.zero}) or {text}"
         return text + (", whole seconds" if self.whole_seconds else "")
 
 
@@ -50,7 +52,8 @@ RANGES = {
     "lease-duration": Range(2.0, 600.0, whole_seconds=True),
     "renew-deadline": Range(1.0, 599.0),
     "retry-period": Range(0.1, 60.0),
-    "release-timeout": Range(1.0, 600.0, zero=True),
+    "release-timeout": Range(1.0, 600.0, zero="off"),
+    "renew-interval": Range(0.1, 300.0, zero="derived"),
 }
 
 
@@ -105,6 +108,24 @@ def check_timings(lease_duration: float, renew_deadline: float, retry_period: fl
     if not renew_deadline > JITTER_FACTOR * retry_period:
         raise TimingError("retry-period", f"the renew deadline ({format(renew_deadline)}) must be greater than "
                                           f"{JITTER_FACTOR} x the retry period ({format(retry_period)})")
+
+
+def renew_interval(lease_duration: float, renew_deadline: float, retry_period: float, given: float = 0.0) -> float:
+    """Seconds between a leader's renewals: `given`, or a third of the lease. Safety does not need more:
+    a claim ends at the last successful renewal + renew deadline whatever the rate, and a failed renewal
+    is retried every retry period. TimingError if `given` does not fit the other three."""
+    if not given:
+        return max(retry_period, min(lease_duration / 3, renew_deadline / 2))
+    try:
+        check("renew-interval", given)
+    except ValueError as exc:
+        raise TimingError("renew-interval", str(exc)) from None
+    if not retry_period <= given <= renew_deadline / 2:
+        raise TimingError("renew-interval", f"the renew interval ({format(given)}) must be from the retry period "
+                                            f"({format(retry_period)}) to half the renew deadline "
+                                            f"({format(renew_deadline / 2)}), so that a failed renewal is retried "
+                                            f"before the claim ends")
+    return given
 
 
 class TimingError(ValueError):

@@ -180,7 +180,9 @@ def free_port() -> int:
 
 
 def get(url: str, *, data: bytes | None = None, timeout: float = 2.0, limit: int = -1) -> bytes:
-    request = urllib.request.Request(url, data=data, method="POST" if data is not None else "GET")
+    # A POST carries the header /release requires (elector/serve/routes.py), as an app's does.
+    headers = {"Elector-Release": "true"} if data is not None else {}
+    request = urllib.request.Request(url, data=data, method="POST" if data is not None else "GET", headers=headers)
     with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 (loopback)
         return response.read(limit) if limit > 0 else response.read()
 

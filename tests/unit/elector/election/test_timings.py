@@ -69,3 +69,26 @@ def test_ranges_in_one_place_are_the_documented_ones():
     doc = open("docs/elector.md", encoding="utf-8").read()
     for name, allowed in timings.RANGES.items():
         assert f"| `{name}` | {allowed.describe()} |" in doc, f"docs/elector.md: the row of {name}"
+
+
+@pytest.mark.parametrize("given, expected", [
+    ("0", 5.0), ("2s", 2.0), ("5s", 5.0), ("1s", None), ("5001ms", None), ("6m", None)])
+def test_renew_interval_from_the_retry_period_to_half_the_renew_deadline(given, expected):
+    pod = {"metadata": {"name": "p", "labels": {"app": "web"}, "annotations": {
+        options.INJECT: "true", options.RENEW_INTERVAL: given}}, "spec": {"containers": [{"name": "app"}]}}
+    args = [*BASE, f"--renew-interval={given}"]
+    if expected is not None:
+        assert options.read(pod, Settings()).renew_interval == given
+        assert settings.parse(args, {}).election.renew_every == expected
+        return
+    with pytest.raises(options.Refusal, match="^elector.dev/renew-interval: "):
+        options.read(pod, Settings())
+    with pytest.raises(settings.SettingsError, match="^--renew-interval: "):
+        settings.parse(args, {})
+
+
+@pytest.mark.parametrize("lease, renew, retry, every", [(15, 10, 2, 5), (3, 2, 0.5, 1), (2, 1, 0.3, 0.5),
+                                                        (60, 40, 2, 20), (11, 10, 5, 5)])
+def test_the_derived_renew_interval_leaves_room_to_retry(lease, renew, retry, every):
+    assert timings.renew_interval(lease, renew, retry) == pytest.approx(every)
+    assert retry <= every <= renew / 2
