@@ -31,12 +31,30 @@ async def _exchange(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, 
     writer.write(request)
     head = await reader.readuntil(b"\r\n\r\n")
     status = int(head[9:12])
-    length = 0
+    length, chunked = 0, False
     for line in head.split(b"\r\n")[1:]:
-        if line[:15].lower() == b"content-length:":
-            length = int(line[15:])
-    await reader.readexactly(length)
+        name, _, value = line.partition(b":")
+        name = name.strip().lower()
+        if name == b"content-length":
+            length = int(value)
+        elif name == b"transfer-encoding" and b"chunked" in value.lower():
+            chunked = True
+    if chunked:
+        await _read_chunked(reader)
+    else:
+        await reader.readexactly(length)
     return status
+
+
+async def _read_chunked(reader: asyncio.StreamReader) -> None:
+    """A chunked body (RFC 9112 7.1): size lines in hex, each chunk then CRLF, a 0 chunk, trailers, CRLF."""
+    while True:
+        size = int((await reader.readuntil(b"\r\n")).split(b";", 1)[0].strip(), 16)
+        if size == 0:
+            while await reader.readuntil(b"\r\n") != b"\r\n":  # trailer fields, then the empty line
+                pass
+            return
+        await reader.readexactly(size + 2)
 
 
 async def run(url: str, body: bytes, ca: str, rate: float, duration: float, connections: int) -> dict[str, object]:
