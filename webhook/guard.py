@@ -26,20 +26,9 @@ import resource
 import time
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, Field
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-
-class Limits(BaseModel):
-    """The webhook server's bounds, per process (settings `limits.*`)."""
-
-    max_connections: int = Field(400, ge=10, description="open connections per process (each TLS one costs up to ~150 KiB)")
-    max_head_bytes: int = Field(8 * 1024, ge=1024, le=64 * 1024, description="request line + headers")
-    head_timeout_seconds: float = Field(5.0, gt=0, le=60, description="time to receive a request head and body")
-    idle_timeout_seconds: float = Field(30.0, gt=0, description="an idle keep-alive connection is closed after this")
-    body_budget_bytes: int = Field(48 * 1024 * 1024, ge=1024 * 1024,
-                                   description="request bodies still arriving, all connections together")
-    backlog: int = Field(2048, ge=16, description="listen backlog")
+from webhook.settings import Limits
 
 
 # Why a connection is waiting, in the order they make room for a new one.

@@ -31,7 +31,6 @@ from pydantic_settings import (
 )
 
 from elector.election import timings
-from webhook.guard import Limits
 
 VERSION = "0.2.0"
 ANNOTATION_PREFIX = "elector.dev/"
@@ -46,6 +45,18 @@ REMOVED = {
     "election_cluster_role": "remove it: the kube-elector controller manages RBAC now (a Role per election, on its "
                              "own Lease only); since 0.2 the webhook binds no ClusterRole",
 }
+
+
+class Limits(BaseModel):
+    """The webhook server's bounds, per process (settings `limits.*`; enforced by webhook/guard.py)."""
+
+    max_connections: int = Field(400, ge=10, description="open connections per process (each TLS one costs up to ~150 KiB)")
+    max_head_bytes: int = Field(8 * 1024, ge=1024, le=64 * 1024, description="request line + headers")
+    head_timeout_seconds: float = Field(5.0, gt=0, le=60, description="time to receive a request head and body")
+    idle_timeout_seconds: float = Field(30.0, gt=0, description="an idle keep-alive connection is closed after this")
+    body_budget_bytes: int = Field(48 * 1024 * 1024, ge=1024 * 1024,
+                                   description="request bodies still arriving, all connections together")
+    backlog: int = Field(2048, ge=16, description="listen backlog")
 
 
 class Resources(BaseModel):
