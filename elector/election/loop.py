@@ -34,6 +34,7 @@ from elector.ops import logs
 from elector.ops import metrics as metricses
 from elector.election import record
 from elector.election import seen
+from elector.election import term as terms
 from elector.election import config as configs
 from elector.election import timings
 
@@ -100,12 +101,7 @@ class LeaderElector:
         self._acquisition_listeners: list[Callable[[Acquisition], object]] = []
         self._seen = seen.SeenLease(config)  # what we observed of the Lease, and when
         # Our own term.
-        self._leading = False
-        self._resigning = False
-        self._valid_until = 0.0
-        self._next_renew = 0.0
-        self._term: Optional[int] = None
-        self._fencing_token: Optional[str] = None
+        self._term = terms.Term()  # our own term: leading, claim, next write, number, fencing token
         self._not_before = 0.0  # no acquisition before this (after a voluntary release)
         self._watch_ok = False
         self._wakeup = asyncio.Event()  # followers: something in the Lease changed
@@ -118,7 +114,7 @@ class LeaderElector:
     def view(self) -> View:
         """Live view: `is_leader` is re-checked against the monotonic clock at every call."""
         now = self.clock.now()
-        is_leader = self._leading and not self._resigning and now < self._valid_until
+        is_leader = self._term.claims(now)
         holder = self._seen.holder
         if holder == self.config.identity and not is_leader:  # (whatever the uid says: the app compares names)
             holder = ""  # never let the app read its own name unless it really leads
@@ -127,13 +123,13 @@ class LeaderElector:
         rec = self._seen.record
         term = rec.leader_transitions if (rec is not None and holder) else None
         if is_leader:
-            term = self._term
+            term = self._term.number
         return View(
             leader=self.config.identity if is_leader else holder,
             is_leader=is_leader,
             term=term,
-            fencing_token=self._fencing_token if is_leader else None,
-            valid_until=self._valid_until if is_leader else None,
+            fencing_token=self._term.fencing_token if is_leader else None,
+            valid_until=self._term.valid_until if is_leader else None,
             observed=self._seen.ever,
         )
 
@@ -152,15 +148,15 @@ class LeaderElector:
 
     def healthy(self, tolerance: float) -> bool:
         """False only if we still believe we lead long after our claim expired (a wedged loop)."""
-        return not (self._leading and self.clock.now() > self._valid_until + tolerance)
+        return not (self._term.leading and self.clock.now() > self._term.valid_until + tolerance)
 
     # ---------------------------------------------------------------- control from outside
 
     def resign(self) -> None:
         """Stop claiming leadership at once, but keep the Lease renewed (until `release()`)."""
-        if not self._resigning:
-            self._resigning = True
-            logger.info("resigning: no longer claiming leadership", extra={"fields": {"leading": self._leading}})
+        if not self._term.resigning:
+            self._term.resigning = True
+            logger.info("resigning: no longer claiming leadership", extra={"fields": {"leading": self._term.leading}})
             self._notify()
 
     def request_release(self) -> None:
@@ -179,9 +175,9 @@ class LeaderElector:
 
         Returns True if a release was written.
         """
-        was_leading = self._leading
-        self._resigning = True
-        if self._leading:
+        was_leading = self._term.leading
+        self._term.resigning = True
+        if self._term.leading:
             self._step_down("releasing")
         else:
             self._notify()
@@ -211,7 +207,7 @@ class LeaderElector:
         guard = asyncio.ensure_future(self._deadline_loop())
         try:
             while True:
-                if self._leading:
+                if self._term.leading:
                     await self._lead_once()
                 else:
                     await self._follow_once()
@@ -226,7 +222,7 @@ class LeaderElector:
         now = self.clock.now()
         if self._release_requested.is_set():
             self._release_requested.clear()  # nothing to hand over
-        if now < self._not_before or self._resigning or not self._eligible() or self._succession.leaving():
+        if now < self._not_before or self._term.resigning or not self._eligible() or self._succession.leaving():
             await self._decline()
             await self._sleep_follower(max(self._not_before, now + self._jittered()))
             return
@@ -253,10 +249,10 @@ class LeaderElector:
 
     async def _lead_once(self) -> None:
         # Look every retry period (the app's health, a requested handover), write every renew interval.
-        look = min(self._next_renew, self.clock.now() + self.config.retry_period)
+        look = min(self._term.next_renew, self.clock.now() + self.config.retry_period)
         await clocks.wait_until(self.clock, self._leader_wake, self._handover.wake_at(look))
         self._leader_wake.clear()
-        if not self._leading:
+        if not self._term.leading:
             return
         requested = self._release_requested.is_set()
         self._release_requested.clear()
@@ -270,22 +266,22 @@ class LeaderElector:
             logger.info("handing over", extra={"fields": {"reason": step.reason, "successor": step.successor}})
             self._not_before = self.clock.now() + self.config.lease_duration
             await self.release(step.successor)
-            self._resigning = False
+            self._term.resigning = False
             self._handover.done()
             self._notify()
             return
-        if self.clock.now() < self._next_renew and self._still_ours():
+        if self.clock.now() < self._term.next_renew and self._still_ours():
             return  # nothing to write yet: the Lease names us and the renew interval has not passed
         try:
             renewed = await self._try_acquire_or_renew()
         except locks.LockError as exc:
             self.metrics.renew_errors += 1
-            left = self._valid_until - self.clock.now()
+            left = self._term.valid_until - self.clock.now()
             logger.warning("renew failed", extra={"fields": {**logs.error_fields(exc), "claim_left_s": round(left, 3)}})
             # retry after a retry period, or step down (the deadline loop does it) when the claim ends
-            self._next_renew = self.clock.now() + self.config.retry_period
+            self._term.next_renew = self.clock.now() + self.config.retry_period
             return
-        if not renewed and self._leading:
+        if not renewed and self._term.leading:
             self._step_down("the Lease was taken by someone else")
 
     async def _decline(self) -> None:
@@ -316,9 +312,9 @@ class LeaderElector:
         listeners when the observed Lease expires (the view has no leader from then on)."""
         while True:
             self._changed.clear()
-            if self._leading:
-                await clocks.wait_until(self.clock, self._changed, self._valid_until)
-                if self._leading and self.clock.now() >= self._valid_until:
+            if self._term.leading:
+                await clocks.wait_until(self.clock, self._changed, self._term.valid_until)
+                if self._term.leading and self.clock.now() >= self._term.valid_until:
                     self._step_down("renew deadline passed")
             elif self._seen.held_by_other(self.clock.now()):
                 if not await clocks.wait_until(self.clock, self._changed, self._seen.expiry()):
@@ -336,7 +332,7 @@ class LeaderElector:
                     self._watch_ok = True
                     if obs is not None and self._succession.update(obs):
                         self.candidates_changed()
-                    if self._leading:
+                    if self._term.leading:
                         self._check_while_leading(obs)
                         continue
                     self._observe(obs)
@@ -366,10 +362,10 @@ class LeaderElector:
 
     async def _try_acquire_or_renew(self) -> bool:
         """True if we hold the Lease after this attempt; False if someone else does; LockError on API failure."""
-        if self._leading and self.clock.now() >= self._valid_until:
+        if self._term.leading and self.clock.now() >= self._term.valid_until:
             self._step_down("renew deadline passed")
         outcome = await attempt.try_acquire_or_renew(
-            self.lock, self.config, self.clock, self._seen, leading=self._leading, observe=self._observe,
+            self.lock, self.config, self.clock, self._seen, leading=self._term.leading, observe=self._observe,
             nominee_pending=self._nominee_pending, metrics=self.metrics)
         if outcome.written is not None and outcome.renewed:
             self._renewed(outcome.written, outcome.sent)
@@ -381,16 +377,12 @@ class LeaderElector:
 
     def _began(self, obs: locks.Observed, sent: float, *, cause: str, previous: str) -> None:
         self._observe(obs)
-        self._leading = True
-        self._valid_until = sent + self.config.renew_deadline
-        self._next_renew = sent + self.config.renew_every
-        self._term = obs.record.leader_transitions
-        self._fencing_token = obs.resource_version
+        self._term.begin(obs.record.leader_transitions, obs.resource_version, sent, self.config)
         self.metrics.acquisitions += 1
         logger.info("became leader", extra={"fields": {
-            "term": self._term, "fencing_token": self._fencing_token, "cause": cause, "previous": previous}})
+            "term": self._term.number, "fencing_token": self._term.fencing_token, "cause": cause, "previous": previous}})
         self._notify()
-        acquisition = Acquisition(term=self._term, cause=cause, previous=previous, lease_uid=obs.uid)
+        acquisition = Acquisition(term=self._term.number, cause=cause, previous=previous, lease_uid=obs.uid)
         for listener in list(self._acquisition_listeners):
             try:
                 listener(acquisition)
@@ -399,17 +391,14 @@ class LeaderElector:
 
     def _renewed(self, obs: locks.Observed, sent: float) -> None:
         self._observe(obs)
-        self._valid_until = sent + self.config.renew_deadline
-        self._next_renew = sent + self.config.renew_every
+        self._term.renewed(sent, self.config)
         self._changed.set()
 
     def _step_down(self, reason: str) -> None:
         if self._handover.waiting:  # the term ended during a handover's grace: nothing left to hand over
             self._handover.done()
-            self._resigning = False
-        self._leading = False
-        self._term = None
-        self._fencing_token = None
+            self._term.resigning = False
+        self._term.end()
         logger.info("stopped leading", extra={"fields": {"reason": reason}})
         self._notify()
 
@@ -417,7 +406,7 @@ class LeaderElector:
         if obs is not None and self._succession.update(obs):
             self._leader_wake.set()
         change = self._seen.update(obs, self.clock.now())
-        if self._leading and not self._still_ours():
+        if self._term.leading and not self._still_ours():
             self._leader_wake.set()  # deleted or rewritten under us: write (or learn we lost it) now
         if obs is not None and change.record_changed:
             self.metrics.lease_transitions = obs.record.leader_transitions
