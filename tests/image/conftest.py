@@ -28,6 +28,23 @@ CONTAINERS_CONF = ROOT / "tools" / "containers.conf"
 SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
 FAST = ["--lease-duration=3s", "--renew-deadline=2s", "--retry-period=500ms"]
 # The injected container's securityContext (webhook/sidecar.py), in podman's words.
+# Run inside an image (`python -c`): what every light image must hold true. `{absent}` are modules that must
+# not be there; os.walk, not pkgutil (the elector image has no pkgutil).
+LIGHT_IMAGE_CHECKS = (
+    "import os\n"
+    "for absent in {absent!r}:\n"
+    "    try:\n"
+    "        __import__(absent)\n"
+    "    except ImportError:\n"
+    "        continue\n"
+    "    raise AssertionError(absent + ' is in the image')\n"
+    "try:\n"
+    "    open('/opt/kube-elector/x', 'w')\n"
+    "except OSError:\n"
+    "    pass\n"
+    "else:\n"
+    "    raise AssertionError('the root file system is writable')\n"
+)
 SECURITY = ["--user=65532:65532", "--read-only", "--cap-drop=ALL", "--security-opt=no-new-privileges"]
 
 
