@@ -21,6 +21,7 @@ from certs import webhook_tls
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Writes the CA, serving key pair, Secret and caBundle patch under --out; the Secret omits the CA key."""
     parser = argparse.ArgumentParser(prog="kube-elector-certs", description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, required=True, help="directory to write into (created)")
     parser.add_argument("--namespace", default="kube-elector", help="the webhook's namespace")

@@ -78,6 +78,7 @@ def issue(*, service: str, namespace: str, extra_dns: Sequence[str] = (), extra_
 
 
 def needs_renewal(cert_pem: bytes, *, now: datetime.datetime, share: float = RENEW_AFTER) -> bool:
+    """True once `share` of the validity has passed, so a new certificate is served well before expiry."""
     cert = x509.load_pem_x509_certificate(cert_pem)
     start, end = cert.not_valid_before_utc, cert.not_valid_after_utc
     return now >= start + (end - start) * share

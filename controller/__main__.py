@@ -17,6 +17,7 @@ log = logging.getLogger("kube_elector.controller")
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Exit 2 on bad flags or an unusable health address, 1 without an API server; else 0 once stopped by a signal."""
     try:
         cfg = settingses.parse(sys.argv[1:] if argv is None else argv, os.environ)
     except electorsettings.SettingsError as exc:

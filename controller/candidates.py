@@ -28,6 +28,8 @@ INDEX_LABEL = "apps.kubernetes.io/pod-index"
 
 @dataclasses.dataclass(frozen=True)
 class Candidate:
+    """What the succession rules need to know of one pod, so they stay pure functions on plain values."""
+
     name: str
     workload: str  # "Deployment/web", "StatefulSet/db", "Job/x"; "" for a bare pod
     revision: str  # "" when the workload has none
@@ -43,6 +45,7 @@ class Candidate:
 
 
 def from_pod(pod: Mapping[str, Any]) -> Candidate:
+    """A Deployment's pods count as one workload across its ReplicaSets; Ready means Running with condition Ready."""
     meta = pod.get("metadata") or {}
     labels = meta.get("labels") or {}
     status = pod.get("status") or {}

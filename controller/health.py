@@ -37,6 +37,8 @@ class _Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
 
 
 class HealthServer:
+    """The controller's probes and metrics; /readyz fails until the informers' caches are synced."""
+
     def __init__(self, host: str, port: int, *, ready: Callable[[], bool], metrics: Callable[[], str]) -> None:
         outer = self
 

@@ -22,11 +22,14 @@ Key = tuple[str, str]
 
 
 def key_of(obj: Obj) -> Key:
+    """An object's (namespace, name): the informer store's key."""
     meta = obj.get("metadata") or {}
     return (str(meta.get("namespace", "")), str(meta.get("name", "")))
 
 
 class Informer:
+    """Reads come from its store, not the API server: `synced` is set once the first list is in."""
+
     def __init__(self, api: Api, url: str, *, selector: str, kind: str,
                  on_change: Callable[[Optional[Obj], Optional[Obj]], None]) -> None:
         self._api = api

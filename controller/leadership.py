@@ -25,6 +25,8 @@ log = logging.getLogger("kube_elector.controller")
 
 
 class Leadership:
+    """The election in a thread and event loop of its own, so the threaded controller can ask `leading()` any time."""
+
     def __init__(self, config: settings.ElectionConfig, *, kubeconfig_path: Optional[str],
                  on_change: Callable[[bool], None]) -> None:
         self.config = config

@@ -24,6 +24,7 @@ INJECTED = "elector.dev/injected"
 
 
 def injected_by_0_1(pod: dict[str, Any]) -> bool:
+    """A pod injected by 0.1 still elects through the legacy ClusterRoles: its ServiceAccount's binding must stay."""
     return ((pod.get("metadata") or {}).get("annotations") or {}).get(INJECTED) == LEGACY_VERSION
 
 

@@ -29,17 +29,22 @@ SWEEP_SECONDS = 60.0
 
 
 class Runnable(Protocol):
+    """What `main` starts in order and stops in reverse: server, manager, leadership."""
+
     def start(self) -> None: ...
     def stop(self) -> None: ...
 
 
 def election_key(obj: Obj) -> Optional[Key]:
+    """The (namespace, election) an object belongs to, None without the election label: the unit of reconciling."""
     meta = obj.get("metadata") or {}
     name = (meta.get("labels") or {}).get(rbac.ELECTION_LABEL)
     return (str(meta.get("namespace", "")), str(name)) if name else None
 
 
 class Manager:
+    """Informers on every replica, so a standby takes over warm; writes only while `leading()` says so."""
+
     def __init__(self, api: Api, *, identity: str, leading: Optional[Any] = None) -> None:
         self.api = api
         self.identity = identity

@@ -19,6 +19,8 @@ FAILED_NOMINEE_LEASES = 20  # as the electors: a nominee that let the Lease lie 
 
 @dataclasses.dataclass(frozen=True)
 class Seen:
+    """A Lease as last seen, timed by our monotonic clock: the holder's remote timestamps are never trusted."""
+
     spec: str  # canonical text of the spec
     holder: str
     duration: float
@@ -36,12 +38,15 @@ class Seen:
 
 @dataclasses.dataclass(frozen=True)
 class Sighting:
+    """What one Lease change means: the new state, and the leader-change Event to record, if any."""
+
     seen: Seen
     event: Optional[events.EventSpec] = None  # a new term began
     failed_nominee: str = ""  # a released Lease named this pod, and another took it
 
 
 def sight(before: Optional[Seen], lease: Mapping[str, Any], now: float) -> Sighting:
+    """A change of holder becomes an Event with its cause; a first sight or a renewal gives none."""
     spec = lease.get("spec") or {}
     notes = (lease.get("metadata") or {}).get("annotations") or {}
     text = json.dumps(spec, sort_keys=True, separators=(",", ":"))

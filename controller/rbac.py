@@ -24,6 +24,7 @@ RBAC = "rbac.authorization.k8s.io"
 
 
 def role_name(election: str) -> str:
+    """The name of both the Role and the RoleBinding of an election; the ValidatingAdmissionPolicy admits only it."""
     return PREFIX + election
 
 
@@ -39,6 +40,7 @@ def pod_owner(pod: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def role(namespace: str, election: str, pods: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    """Owned by the election's pods, so the garbage collector deletes it with the last of them."""
     owners = sorted((pod_owner(p) for p in pods), key=lambda ref: (ref["name"], ref["uid"]))
     return {
         "apiVersion": f"{RBAC}/v1",
@@ -51,6 +53,7 @@ def role(namespace: str, election: str, pods: Iterable[Mapping[str, Any]]) -> di
 
 
 def service_accounts(pods: Iterable[Mapping[str, Any]]) -> list[str]:
+    """The subjects to bind; a pod without a serviceAccountName runs as `default`."""
     return sorted({str((p.get("spec") or {}).get("serviceAccountName") or "default") for p in pods})
 
 
@@ -61,6 +64,7 @@ def _owned_by_role(owner_role: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 def role_binding(namespace: str, election: str, accounts: Iterable[str],
                  owner_role: Mapping[str, Any]) -> dict[str, Any]:
+    """Owned by the Role (`owner_role` must carry its uid), so it goes when the Role goes."""
     return {
         "apiVersion": f"{RBAC}/v1",
         "kind": "RoleBinding",

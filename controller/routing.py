@@ -23,6 +23,7 @@ class SliceError(Exception):
 
 
 def slice_name(service: str) -> str:
+    """The one EndpointSlice of the Service that we own; truncated to the API's 253-character limit."""
     return f"{service}-leader"[:253]
 
 

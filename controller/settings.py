@@ -14,6 +14,8 @@ __all__ = ["Settings", "parse"]
 
 @dataclasses.dataclass(frozen=True)
 class Settings:
+    """Parsed once at start (`parse`), so a bad flag stops the controller before it touches the cluster."""
+
     election: electorsettings.ElectionConfig  # the controller's own: one active replica
     kubeconfig: Optional[Path]
     health_host: str

@@ -31,6 +31,8 @@ ROLLOUT_AWARE = options.ROLLOUT_AWARE
 
 @dataclasses.dataclass(frozen=True)
 class Hints:
+    """The annotations wanted on the Lease; "" removes one (see `annotation_patch`)."""
+
     next_leader: str = ""
     hand_over_to: str = ""
     successor: Optional[str] = None  # None: leave the release's nominee as it is

@@ -47,6 +47,7 @@ def _cells(row: summary.Election, *, all_namespaces: bool, wide: bool) -> list[s
 
 
 def headers(*, all_namespaces: bool, wide: bool) -> list[str]:
+    """The table's column titles; `_cells` must give a row the same columns in the same order."""
     cells = ["NAMESPACE"] if all_namespaces else []
     cells += ["ELECTION", "LEADER", "TERM", "LEADING FOR", "TRANSITIONS", "CANDIDATES"]
     if wide:

@@ -27,12 +27,17 @@ WARNINGS = (NO_LEADER, EXPIRED, LEADER_NOT_READY, NO_LEASE, NO_CANDIDATES)
 
 @dataclasses.dataclass(frozen=True)
 class Candidate:
+    """A pod of the election; `ready` (condition Ready) is what the CANDIDATES column counts."""
+
     name: str
     ready: bool
 
 
 @dataclasses.dataclass(frozen=True)
 class Election:
+    """One row of the table: the Lease's view plus what Events and pods add; None marks what is unknown
+    (no Lease, Events not readable, leader's Lease expired)."""
+
     namespace: str
     name: str
     leader: str  # the Lease's holder ("" = none)

@@ -19,6 +19,8 @@ log = logging.getLogger("kube_elector.webhook")
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Exit 1 when it cannot start (settings, open-file limit, API, first certificate); else serve until
+    SIGTERM, draining first so no admission in flight fails."""
     try:
         cfg = settings.load(sys.argv[1:] if argv is None else argv)
     except settings.SettingsError as exc:

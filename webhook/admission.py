@@ -39,6 +39,7 @@ class Request:
 
 
 def parse_review(body: bytes) -> Request:
+    """Raises BadReview (the route answers 400) with a message that says what to fix, e.g. admissionReviewVersions."""
     try:
         review = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
@@ -131,6 +132,7 @@ def _list_of(parent: dict[str, Any], key: str, kind: type) -> bool:
 
 
 def allowed(request: Request, *, warnings: list[str] | None = None) -> dict[str, Any]:
+    """Admit unchanged: the answer for whatever we do not mutate (not a pod creation, not opted in, no diff)."""
     return _review(request, {"allowed": True}, warnings)
 
 
@@ -197,6 +199,7 @@ def _escape(key: str) -> str:
 
 
 def denied(request: Request, message: str, *, code: int = 403) -> dict[str, Any]:
+    """Refuse the pod creation, kubectl shows `message`; 400 for a pod we cannot read, 403 for a refused opt-in."""
     status = {"code": code, "message": message, "reason": "Forbidden" if code == 403 else "BadRequest"}
     return _review(request, {"allowed": False, "status": status}, None)
 

@@ -21,6 +21,8 @@ ASGIApp = Callable[[dict[str, Any], Callable[[], Awaitable[Any]], Callable[[Any]
 
 
 class DrainingServer(uvicorn.Server):
+    """uvicorn's server, whose first SIGTERM only starts the drain (`draining`); it exits `drain_seconds` later."""
+
     def __init__(self, config: uvicorn.Config, *, drain_seconds: float) -> None:
         super().__init__(config)
         self.drain_seconds = drain_seconds

@@ -16,6 +16,8 @@ from webhook.settings import Settings
 
 @dataclass(frozen=True)
 class Outcome:
+    """The review to send back, plus what the route logs and counts: it is the handler's only effect."""
+
     review: dict[str, Any]
     result: str  # metrics label: injected | skipped | denied | invalid
     reason: str
@@ -23,6 +25,7 @@ class Outcome:
 
 
 def handle(request: admission.Request, *, namespace_opted_in: bool, settings: Settings) -> Outcome:
+    """Every outcome is an answer: pods not to inject allowed unchanged, unreadable pods and refused options denied."""
     if not request.is_pod_create:
         return Outcome(admission.allowed(request), "skipped", f"{request.operation} {request.kind.get('kind')}")
     problem = admission.check_pod(request.object)

@@ -151,6 +151,7 @@ def ca_bundles(api: Api, name: str) -> list[str | None]:
 
 
 def patch_ca_bundles(api: Api, name: str, ca_pem: bytes, count: int) -> None:
+    """JSON-patch `add` sets the caBundle of the first `count` webhooks whether or not one is set yet."""
     encoded = base64.b64encode(ca_pem).decode()
     ops = [{"op": "add", "path": f"/webhooks/{i}/clientConfig/caBundle", "value": encoded} for i in range(count)]
     api.call("PATCH", f"/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/{name}", ops,

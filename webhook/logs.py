@@ -12,6 +12,8 @@ _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
 
 
 class JsonFormatter(logging.Formatter):
+    """One JSON object per record, so log pipelines index the `extra=` fields (event, election) without parsing text."""
+
     def format(self, record: logging.LogRecord) -> str:
         line = {
             "time": datetime.datetime.fromtimestamp(record.created, datetime.timezone.utc).isoformat(),
@@ -26,6 +28,7 @@ class JsonFormatter(logging.Formatter):
 
 
 def setup(level: str) -> None:
+    """Route every logger, uvicorn's included, through one JSON handler on stderr; access lines only from WARNING up."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())
     root = logging.getLogger()

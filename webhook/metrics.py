@@ -21,6 +21,8 @@ def share_between_processes(directory: str) -> None:
 
 
 class Metrics:
+    """This process's admission counters; `exposition` is what /metrics renders (all workers summed, multiprocess)."""
+
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
         self.exposition = self.registry  # what /metrics renders

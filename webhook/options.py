@@ -86,12 +86,14 @@ class PodOptions:
 
 
 def annotations(pod: dict[str, Any]) -> dict[str, str]:
+    """The pod's annotations, {} when absent or malformed: the pod comes from an unauthenticated request."""
     meta = pod.get("metadata") or {}
     found = meta.get("annotations") or {}
     return found if isinstance(found, dict) else {}
 
 
 def labels(pod: dict[str, Any]) -> dict[str, str]:
+    """The pod's labels, {} when absent or malformed: the pod comes from an unauthenticated request."""
     meta = pod.get("metadata") or {}
     found = meta.get("labels") or {}
     return found if isinstance(found, dict) else {}

@@ -45,6 +45,8 @@ class Limits:
 
 @dataclasses.dataclass(frozen=True)
 class Request:
+    """One parsed request, body included: routes see no socket, so the server alone enforces `Limits`."""
+
     method: str
     path: str
     query: dict[str, str]
@@ -54,6 +56,8 @@ class Request:
 
 @dataclasses.dataclass(frozen=True)
 class Reply:
+    """A whole answer, sent with its Content-Length so the connection can stay alive for the next request."""
+
     status: int
     body: bytes = b""
     content_type: str = "text/plain; charset=utf-8"
@@ -73,11 +77,13 @@ class HttpError(Exception):
 
 
 def json_reply(payload: Any, status: int = 200) -> Reply:
+    """Compact JSON with `Cache-Control: no-cache`: the state it carries changes with every election event."""
     return Reply(status, json.dumps(payload, separators=(",", ":")).encode() + b"\n",
                  "application/json", {"Cache-Control": "no-cache"})
 
 
 def text_reply(text: str, status: int = 200, content_type: str = "text/plain; charset=utf-8") -> Reply:
+    """A plain-text answer; the probes and every error a route gives (403, 404, 405) use it."""
     return Reply(status, text.encode(), content_type)
 
 

@@ -25,6 +25,8 @@ RELEASE_HEADER = "Elector-Release"  # POST /release must carry `Elector-Release:
 
 
 class Api:
+    """The route functions of both ports (`app` on localhost, `probes`), over one elector and one `Board`."""
+
     def __init__(
         self,
         elector: election.LeaderElector,
