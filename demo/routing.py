@@ -18,7 +18,7 @@ from typing import Any
 from localplane.node import images, pods
 from localplane.process import binaries
 
-__all__ = ["client_pod", "Answer", "parse", "Handover", "analyse", "served_by_others", "summary", "overlay",
+__all__ = ["client_pod", "Answer", "parse", "Handover", "analyse", "handovers", "served_by_others", "summary", "overlay",
            "holder", "signal_elector", "EXAMPLES"]
 
 CLIENT = """
@@ -97,6 +97,27 @@ def analyse(answers: list[Answer], *, what: str, fault: float, at: float, old: s
                     sum(1 for a in between if a.code == 503), sum(1 for a in between if a.code == 0))
 
 
+def handovers(answers: list[Answer], faults: list[tuple[str, float, str]], holders: list[tuple[float, str]],
+              end: float) -> tuple[list[Handover], list[str]]:
+    """Each handover that followed each fault: `faults` are (what, wall time, holder then), `holders` the
+    Lease's (wall time, holder) changes. Also the faults after which the old leader kept the lead."""
+    found, kept = [], []
+    for i, (what, at_fault, old) in enumerate(faults):
+        until = faults[i + 1][1] if i + 1 < len(faults) else end
+        holder = old
+        for wall, who in holders:
+            if wall < at_fault:
+                continue
+            if wall >= until:
+                break
+            if who and who != holder:
+                found.append(analyse(answers, what=what, fault=at_fault, at=wall, old=holder, new=who, until=until))
+                holder = who
+        if holder == old:
+            kept.append(f"{what}: {old} kept the lead")
+    return found, kept
+
+
 def served_by_others(answers: list[Answer], holders: list[tuple[float, str]], *,
                      tolerance: float = 0.5) -> list[Answer]:
     """The 200 answers from a pod that did not hold the Lease at that moment (give or take `tolerance`
@@ -128,10 +149,15 @@ EXAMPLES = binaries.ROOT / "examples"
 TIMINGS = {"elector.dev/lease-duration": "4s", "elector.dev/renew-deadline": "3s", "elector.dev/retry-period": "1s"}
 
 
-def overlay(tmp_path: Path, example: str) -> str:
-    """The example as shipped, on the local Python image, with short timings."""
+def overlay(tmp_path: Path, example: str, *, spread_over_nodes: bool = False) -> str:
+    """The example as shipped, on the local Python image, with short timings; spread_over_nodes: its pods
+    on every node (a topology spread constraint on the hostname; a cordoned node does not count)."""
     patches = "\n".join(f"      - op: add\n        path: /spec/template/metadata/annotations/{k.replace('/', '~1')}\n"
                         f"        value: \"{v}\"" for k, v in TIMINGS.items())
+    if spread_over_nodes:
+        patches += ("\n      - op: add\n        path: /spec/template/spec/topologySpreadConstraints\n"
+                    "        value: [{maxSkew: 1, topologyKey: kubernetes.io/hostname, whenUnsatisfiable: DoNotSchedule,"
+                    " nodeTaintsPolicy: Honor, labelSelector: {matchLabels: {app: leader-app}}}]")
     python = images.names().python
     (tmp_path / "kustomization.yaml").write_text(f"""\
 resources:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from localplane import cluster
 from localplane.controlplane import plane
-from localplane.node import images, machine, network, node
+from localplane.node import images, isolation, machine, network, node
 from localplane.process import binaries, component
 
 _MARKER = ".localplane-workdir"
@@ -31,6 +31,8 @@ def main(argv: list[str] | None = None) -> int:
         help="PKI, kubeconfig, etcd data, logs (wiped at start)",
     )
     parser.add_argument("--no-node", action="store_true", help="the control plane only: pods stay Pending")
+    parser.add_argument("--nodes", type=int, default=1, metavar="N",
+                        help="N real nodes (default 1): node 0 is the host, the others have namespaces of their own")
     parser.add_argument("--install", action="store_true",
                         help="also install kube-elector from manifests/ (localplane/overlays/kube-elector)")
     args = parser.parse_args(argv)
@@ -45,13 +47,13 @@ def main(argv: list[str] | None = None) -> int:
     # so the `with` below stops the components in order.
     component.exit_on_signals()
     try:
-        with cluster.Cluster.start(workdir, bins=bins, with_node=not args.no_node) as running:
+        with cluster.Cluster.start(workdir, bins=bins, with_node=not args.no_node, nodes=args.nodes) as running:
             if args.install and not args.no_node:
                 running.install_kube_elector()
             _print_usage(running)
             return _watch(running)
     except (plane.ControlPlaneError, network.NetworkError, node.NodeError, machine.MachineBusy,
-            images.ImagesMissing) as exc:
+            images.ImagesMissing, isolation.IsolationError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
@@ -73,8 +75,8 @@ def _reset(workdir: Path) -> None:
 
 def _print_usage(running: cluster.Cluster) -> None:
     kubectl_dir = running.plane.binaries.kubectl.parent
-    pods = (f"Pods run on node {node.NODE_NAME} (kubectl get nodes -o wide)." if running.node
-            else "Pods stay Pending (no node).")
+    names = ", ".join(n.name for n in running.nodes)
+    pods = (f"Pods run on {names} (kubectl get nodes -o wide)." if running.node else "Pods stay Pending (no node).")
     print(
         f"""
 Local cluster is up at {running.plane.server}
@@ -90,8 +92,8 @@ Logs: {running.plane.workdir}/*.log and node/. {pods} Ctrl-C stops it.
 def _watch(running: cluster.Cluster) -> int:
     """Block until interrupted; if a component dies on its own, show its log and fail."""
     parts = list(running.plane.components.values())
-    if running.node is not None:
-        parts += [running.node.containerd, *([running.node.kubelet] if running.node.kubelet else [])]
+    for each in running.nodes:
+        parts += [each.containerd, *([each.kubelet] if each.kubelet else [])]
     while True:
         time.sleep(1)
         for part in parts:

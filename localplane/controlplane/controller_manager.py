@@ -51,4 +51,8 @@ def argv(binary: Path, ca: pki.KeyPair, pki_dir: Path, *, kubeconfig: Path, port
         f"--root-ca-file={pki_dir / 'ca.crt'}",
         f"--service-cluster-ip-range={apiserver.SERVICE_CIDR}",
         "--profiling=false",
+        # A node whose kubelet stopped renewing its Lease (killed, cut off) is NotReady after 20 s, not the
+        # default 50 s: the node-fault tests wait for it. The kubelet renews every 10 s.
+        "--node-monitor-grace-period=20s",
+        "--node-monitor-period=2s",
     ]

@@ -24,8 +24,9 @@ def write_json(path: Path, content: dict[str, Any]) -> None:
     path.write_text(json.dumps(content, indent=2) + "\n")
 
 
-def document(server: str, ca_pem: bytes, user: dict[str, str]) -> dict[str, Any]:
-    """One cluster (server, trusting ca_pem), one user, one context: what every client of the plane gets."""
+def document(server: str, ca_pem: bytes, user: dict[str, str], *, tls_server_name: str = "") -> dict[str, Any]:
+    """One cluster (server, trusting ca_pem), one user, one context: what every client of the plane gets.
+    tls_server_name: the name to verify when server is a relay's address the certificate does not hold."""
     # JSON is valid YAML, so kubectl and every client library read this file.
     return {
         "apiVersion": "v1",
@@ -33,7 +34,8 @@ def document(server: str, ca_pem: bytes, user: dict[str, str]) -> dict[str, Any]
         "clusters": [
             {
                 "name": "localplane",
-                "cluster": {"server": server, "certificate-authority-data": b64(ca_pem)},
+                "cluster": {"server": server, "certificate-authority-data": b64(ca_pem),
+                            **({"tls-server-name": tls_server_name} if tls_server_name else {})},
             }
         ],
         "users": [{"name": "localplane-user", "user": user}],

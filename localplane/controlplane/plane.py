@@ -207,13 +207,16 @@ class ControlPlane:
         kubeconfig.write_json(path, kubeconfig.document(self.server, self.ca_pem, user))
         return path
 
-    def client_kubeconfig(self, name: str, *, user: str, groups: Sequence[str]) -> Path:
-        """A kubeconfig `<workdir>/<name>.kubeconfig` with a client certificate for user in groups."""
+    def client_kubeconfig(self, name: str, *, user: str, groups: Sequence[str], server: str = "") -> Path:
+        """A kubeconfig `<workdir>/<name>.kubeconfig` with a client certificate for user in groups; server:
+        another address that reaches the API server (a relay), verified as `kubernetes.default.svc`."""
         cert, key = pki.make_client_cert(self._ca, user=user, groups=list(groups), days=apiserver.DAYS).write(
             self._pki_dir, name
         )
         path = self.workdir / f"{name}.kubeconfig"
-        kubeconfig.write_json(path, kubeconfig.document(self.server, self.ca_pem, kubeconfig.cert_user(cert, key)))
+        kubeconfig.write_json(path, kubeconfig.document(
+            server or self.server, self.ca_pem, kubeconfig.cert_user(cert, key),
+            tls_server_name="kubernetes.default.svc" if server else ""))
         return path
 
     def dump_logs(self, lines: int = 40) -> str:

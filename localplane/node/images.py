@@ -17,7 +17,8 @@ from pathlib import Path
 
 from localplane.process import binaries, component
 
-__all__ = ["Images", "ImagesMissing", "names", "missing", "load_into", "IMAGES_ENV", "PUBLIC_APP_IMAGE"]
+__all__ = ["Images", "ImagesMissing", "names", "missing", "load_into", "save", "import_archive", "IMAGES_ENV",
+           "PUBLIC_APP_IMAGE"]
 
 IMAGES_ENV = binaries.ROOT / "tools" / "images.env"
 # The sample app's image in examples/leader-app; the local stand-in takes its place on the node.
@@ -65,19 +66,33 @@ def load_into(ctr: Callable[..., subprocess.CompletedProcess[str]], workdir: Pat
               images: tuple[str, ...] = ()) -> float:
     """podman save every image (or `images`) into one archive, import it with `ctr(...)` (a node's
     `Node.ctr`, in containerd's k8s.io namespace); seconds taken."""
+    started = time.monotonic()
+    archive = save(workdir / "images.tar", images)
+    try:
+        import_archive(ctr, archive)
+    finally:
+        archive.unlink()
+    return time.monotonic() - started
+
+
+def save(archive: Path, images: tuple[str, ...] = ()) -> Path:
+    """Every image (or `images`) in one archive, which each node of a cluster then imports."""
     if absent := missing():
         raise ImagesMissing(f"images not built: {', '.join(absent)}; run `make images`")
     images = images or names().all()
-    started = time.monotonic()
-    archive = workdir / "images.tar"
     subprocess.run(["podman", "save", "--multi-image-archive", "--output", str(archive), *images],
                    check=True, capture_output=True, env=_podman_env())
+    return archive
+
+
+def import_archive(ctr: Callable[..., subprocess.CompletedProcess[str]], archive: Path) -> float:
+    """`ctr images import` on one node; seconds taken."""
+    started = time.monotonic()
     done = ctr("images", "import", str(archive), check=False)
-    archive.unlink()
     if done.returncode != 0:
         raise ImagesMissing(f"ctr images import failed: {done.stderr.strip()}")
     seconds = time.monotonic() - started
-    component.say(f"images imported into containerd in {seconds:.1f} s: {', '.join(images)}")
+    component.say(f"images imported into containerd in {seconds:.1f} s")
     return seconds
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from localplane.controlplane import plane
-from localplane.node import network
+from localplane.node import kubelet, layout
 from localplane.process import component, ports
 
 __all__ = ["KubeProxy", "NFT_TABLES"]
@@ -25,22 +25,27 @@ NFT_TABLES = (("ip", "kube-proxy"), ("ip6", "kube-proxy"))
 
 
 class KubeProxy:
-    """`KubeProxy(workdir, control_plane, node_name).start()`, then `.stop()`."""
+    """`KubeProxy(workdir, control_plane, node).start()`, then `.stop()`. For a node in namespaces of its
+    own, `enter` is the argv prefix that runs a program there, and `kubeconfig` reaches the API server
+    from there (localplane.node.node)."""
 
-    def __init__(self, workdir: Path, control_plane: plane.ControlPlane, node_name: str) -> None:
+    def __init__(self, workdir: Path, control_plane: plane.ControlPlane, node: layout.NodeLayout, *,
+                 enter: list[str] | None = None, kubeconfig: Path | None = None) -> None:
         self.workdir = workdir
         self.binary = control_plane.binaries.kube_proxy
+        self._enter = enter or []
         workdir.mkdir(parents=True, exist_ok=True)
         healthz_port, metrics_port = ports.free_ports(2)
-        kubeconfig = control_plane.client_kubeconfig("kube-proxy", user="system:kube-proxy", groups=[])
+        kubeconfig = kubeconfig or control_plane.client_kubeconfig("kube-proxy", user="system:kube-proxy", groups=[])
         config = workdir / "kube-proxy.json"
-        config.write_text(json.dumps(proxy_config(kubeconfig, node_name=node_name, healthz_port=healthz_port,
+        config.write_text(json.dumps(proxy_config(kubeconfig, node=node, healthz_port=healthz_port,
                                                   metrics_port=metrics_port), indent=2))
+        address = kubelet.healthz_address(node)
         self.component = component.Component(
-            "kube-proxy",
-            [str(self.binary), f"--config={config}", "--v=1"],
+            f"kube-proxy {node.name}",
+            [*self._enter, str(self.binary), f"--config={config}", "--v=1"],
             log_path=workdir / "kube-proxy.log",
-            probe=lambda: _healthy(healthz_port),
+            probe=lambda: _healthy(address, healthz_port),
         )
 
     def start(self, *, timeout: float = 60.0) -> KubeProxy:
@@ -50,25 +55,26 @@ class KubeProxy:
     def stop(self) -> None:
         """Stop it, then remove its rules: `kube-proxy --cleanup`, and any table still there by name."""
         self.component.stop()
-        subprocess.run([str(self.binary), "--cleanup", "--v=0"], capture_output=True, check=False, timeout=60)
+        subprocess.run([*self._enter, str(self.binary), "--cleanup", "--v=0"], capture_output=True, check=False,
+                       timeout=60)
         for family, table in NFT_TABLES:
-            subprocess.run(["nft", "delete", "table", family, table], capture_output=True, check=False)
+            subprocess.run([*self._enter, "nft", "delete", "table", family, table], capture_output=True, check=False)
 
 
-def proxy_config(kubeconfig: Path, *, node_name: str, healthz_port: int, metrics_port: int) -> dict[str, Any]:
+def proxy_config(kubeconfig: Path, *, node: layout.NodeLayout, healthz_port: int, metrics_port: int) -> dict[str, Any]:
     """KubeProxyConfiguration (v1alpha1); JSON is YAML, which kube-proxy reads."""
     return {
         "apiVersion": "kubeproxy.config.k8s.io/v1alpha1",
         "kind": "KubeProxyConfiguration",
         "mode": "nftables",
         "clientConnection": {"kubeconfig": str(kubeconfig)},
-        "hostnameOverride": node_name,
-        "bindAddress": network.NODE_IP,
-        "healthzBindAddress": f"127.0.0.1:{healthz_port}",
+        "hostnameOverride": node.name,
+        "bindAddress": node.node_ip,
+        "healthzBindAddress": f"{kubelet.healthz_address(node)}:{healthz_port}",
         "metricsBindAddress": f"127.0.0.1:{metrics_port}",
-        "clusterCIDR": network.POD_CIDR,
+        "clusterCIDR": layout.CLUSTER_CIDR,
         "detectLocalMode": "ClusterCIDR",
-        "nodePortAddresses": [f"{network.NODE_IP}/32"],
+        "nodePortAddresses": [f"{node.node_ip}/32"],
         # kube-proxy's defaults: rules follow a change at once, then at most once a second (0 = default).
         "nftables": {"masqueradeAll": True, "syncPeriod": "30s", "minSyncPeriod": "1s"},
         "conntrack": {"maxPerCore": 0, "min": 0, "tcpEstablishedTimeout": "0s", "tcpCloseWaitTimeout": "0s",
@@ -76,9 +82,9 @@ def proxy_config(kubeconfig: Path, *, node_name: str, healthz_port: int, metrics
     }
 
 
-def _healthy(port: int) -> bool:
+def _healthy(address: str, port: int) -> bool:
     try:
-        with socket.create_connection(("127.0.0.1", port), timeout=1) as sock:
+        with socket.create_connection((address, port), timeout=1) as sock:
             sock.sendall(b"GET /healthz HTTP/1.0\r\n\r\n")
             return b" 200 " in sock.recv(200)
     except OSError:

@@ -6,12 +6,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from localplane.node import network
+from localplane.node import layout
 
-__all__ = ["config", "is_ready"]
+__all__ = ["config", "healthz_address", "is_ready"]
 
 
-def config(d: Path, *, ca_file: Path, containerd_socket: Path, healthz_port: int,
+def config(d: Path, *, node: layout.NodeLayout, ca_file: Path, containerd_socket: Path, healthz_port: int,
            cluster_dns: str | None = None) -> dict[str, Any]:
     """KubeletConfiguration (v1beta1) for this machine; JSON is YAML, which the kubelet reads."""
     return {
@@ -20,9 +20,12 @@ def config(d: Path, *, ca_file: Path, containerd_socket: Path, healthz_port: int
         "failCgroupV1": False,  # this machine has cgroup v1 (hybrid); the kubelet refuses it otherwise
         "cgroupDriver": "cgroupfs",  # PID 1 is not systemd
         "containerRuntimeEndpoint": f"unix://{containerd_socket}",
-        "address": network.NODE_IP,
+        "address": node.node_ip,
         "readOnlyPort": 0,
-        "healthzBindAddress": "127.0.0.1",
+        # Where the host can ask: its loopback for node 0, the node's own address for the others.
+        "healthzBindAddress": healthz_address(node),
+        # Two kubelets on one machine never share a cgroup (localplane.node.layout).
+        "cgroupRoot": node.cgroup_root,
         "healthzPort": healthz_port,
         "authentication": {
             "anonymous": {"enabled": False},
@@ -51,6 +54,10 @@ def config(d: Path, *, ca_file: Path, containerd_socket: Path, healthz_port: int
         "fileCheckFrequency": "10s",
         "maxPods": 60,
     }
+
+
+def healthz_address(node: layout.NodeLayout) -> str:
+    return node.node_ip if node.isolated else "127.0.0.1"
 
 
 def is_ready(node: dict[str, Any]) -> bool:

@@ -18,7 +18,7 @@ from pathlib import Path
 from localplane.process import component
 
 __all__ = ["MachineLock", "MachineBusy", "cgroup_hierarchies", "kill_cgroup_processes", "kill_by_binary",
-           "unmount_under", "remove_cgroups", "stale_cgroups"]
+           "make_cgroup_root", "unmount_under", "remove_cgroups", "stale_cgroups"]
 
 _CGROUP_ROOT = Path("/sys/fs/cgroup")
 
@@ -73,11 +73,24 @@ def cgroup_hierarchies() -> list[Path]:
     return hierarchies
 
 
-def _kubepods_dirs() -> list[Path]:
-    """kubepods cgroup directories, deepest first (so rmdir can go in order)."""
+def _kubepods_dirs(root: str = "/") -> list[Path]:
+    """A node's cgroup directories, deepest first (so rmdir can go in order): /kubepods for the host's
+    node (cgroup root '/'), the whole root for another (localplane.node.layout.cgroup_root)."""
+    top_name = "kubepods" if root == "/" else root.strip("/")
     # os.walk, not rglob: cgroups vanish while we look (the kubelet removes them as pods stop).
-    dirs = [Path(top) for h in cgroup_hierarchies() for top, _, _ in os.walk(h / "kubepods")]
+    dirs = [Path(top) for h in cgroup_hierarchies() for top, _, _ in os.walk(h / top_name)]
     return sorted(dirs, key=lambda p: len(p.parts), reverse=True)
+
+
+def make_cgroup_root(root: str) -> None:
+    """A node's own cgroup root in every hierarchy (the kubelet wants it to exist), with the cpusets of
+    the machine (a new cpuset cgroup has none, and no process could join it)."""
+    for hierarchy in cgroup_hierarchies():
+        made = hierarchy / root.strip("/")
+        made.mkdir(exist_ok=True)
+        for name in ("cpuset.cpus", "cpuset.mems"):
+            if (hierarchy / name).exists() and not (made / name).read_text().strip():
+                (made / name).write_text((hierarchy / name).read_text())
 
 
 def _kill_until_gone(find: Callable[[], set[int]], *, timeout: float = 10.0) -> bool:
@@ -96,9 +109,9 @@ def _kill_until_gone(find: Callable[[], set[int]], *, timeout: float = 10.0) -> 
     return False
 
 
-def kill_cgroup_processes() -> None:
-    """Every process in a pod's cgroup (containers and sandboxes)."""
-    if not _kill_until_gone(lambda: {int(pid) for d in _kubepods_dirs() for pid in _read_lines(d / "cgroup.procs")}):
+def kill_cgroup_processes(root: str = "/") -> None:
+    """Every process in a pod's cgroup of the node with this cgroup root (containers and sandboxes)."""
+    if not _kill_until_gone(lambda: {int(pid) for d in _kubepods_dirs(root) for pid in _read_lines(d / "cgroup.procs")}):
         component.say("some pod processes survived SIGKILL; their cgroups stay")
 
 
@@ -132,26 +145,26 @@ def unmount_under(root: Path) -> None:
             subprocess.run(["umount", "--lazy", point], capture_output=True, check=False)
 
 
-def remove_cgroups(timeout: float = 10.0) -> bool:
-    """rmdir every kubepods cgroup, deepest first; retried while the kernel still holds a cgroup whose
-    last process just died (EBUSY). False if some are left after timeout."""
+def remove_cgroups(root: str = "/", timeout: float = 10.0) -> bool:
+    """rmdir every cgroup of the node with this cgroup root, deepest first; retried while the kernel still
+    holds a cgroup whose last process just died (EBUSY). False if some are left after timeout."""
     deadline = time.monotonic() + timeout
-    while dirs := _kubepods_dirs():
+    while dirs := _kubepods_dirs(root):
         for d in dirs:
             try:
                 d.rmdir()
             except OSError:
                 pass
         if time.monotonic() > deadline:
-            component.say(f"cgroups left behind: {', '.join(str(d) for d in _kubepods_dirs())}")
+            component.say(f"cgroups left behind: {', '.join(str(d) for d in _kubepods_dirs(root))}")
             return False
         time.sleep(0.05)
     return True
 
 
-def stale_cgroups() -> list[Path]:
-    """kubepods cgroups that no kubelet uses: none of them holds a process (a crashed run left them)."""
-    dirs = _kubepods_dirs()
+def stale_cgroups(root: str = "/") -> list[Path]:
+    """A node's cgroups that no kubelet uses: none of them holds a process (a crashed run left them)."""
+    dirs = _kubepods_dirs(root)
     if any(_read_lines(d / "cgroup.procs") for d in dirs):
         return []
     return dirs

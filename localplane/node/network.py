@@ -1,4 +1,5 @@
-"""The node's network: a pod bridge, and a relay from it to the API server.
+"""The cluster's network on the host: node 0's pod bridge, the bridge the other nodes plug into, and a
+relay from it to the API server.
 
 All of it is on this machine. Pods get addresses on a bridge this module makes (the CNI bridge
 plugin plugs each pod's veth into it); the host, which is the node, reaches them there, which is
@@ -10,7 +11,9 @@ the kubelet and kube-proxy may change are saved first and restored.
 
 The CNI bridge plugin turns IP forwarding on (pods route through the host). A fence, an nftables
 table of our own, drops every forwarded packet that would leave the pod bridge for another
-interface (or enter it from one): pods reach the host and each other, and nothing beyond.
+interface (or enter it from one) but the nodes bridge: pods reach the host and each other, on every
+node, and nothing beyond. Nodes 1.. (localplane.node.isolation) route through the host over that
+bridge; each has a pod bridge of its own in its namespace.
 """
 
 from __future__ import annotations
@@ -22,14 +25,16 @@ from pathlib import Path
 from typing import Any
 
 from localplane.controlplane import apiserver
+from localplane.node import layout as layout_
 from localplane.process import component, tcpproxy
 
 __all__ = ["NodeNetwork", "NetworkError", "POD_BRIDGE", "NODE_IP", "POD_CIDR", "API_RELAY_PORT", "SYSCTLS",
-           "FENCE_TABLE", "kubernetes_endpoint_slice"]
+           "FENCE_TABLE", "kubernetes_endpoint_slice", "write_cni_config"]
 
-POD_BRIDGE = "kelab0"
-NODE_IP = "10.244.0.1"  # the bridge's own address: the node's InternalIP and every pod's gateway
-POD_CIDR = "10.244.0.0/24"  # not 10.88/16: podman's default network uses it
+_HOST_NODE = layout_.host_node()
+POD_BRIDGE = _HOST_NODE.pod_bridge
+NODE_IP = _HOST_NODE.node_ip  # the bridge's own address: node 0's InternalIP and its pods' gateway
+POD_CIDR = _HOST_NODE.pod_cidr
 API_RELAY_PORT = 6443  # on NODE_IP: the `kubernetes` Service's endpoint
 FENCE_TABLE = ("inet", "kube-elector-node")
 # Changed while a node runs: ip_forward by the CNI bridge plugin, the next three by the kubelet;
@@ -55,11 +60,12 @@ class NodeNetwork:
         self._relay: tcpproxy.TcpProxy | None = None
 
     def start(self) -> NodeNetwork:
-        if _link_exists(POD_BRIDGE):
-            raise NetworkError(
-                f"bridge {POD_BRIDGE} already exists: a crashed local node left it (`ip link delete {POD_BRIDGE}`)"
-            )
-        for cidr in (POD_CIDR, apiserver.SERVICE_CIDR):
+        for bridge in (POD_BRIDGE, layout_.NODES_BRIDGE):
+            if _link_exists(bridge):
+                raise NetworkError(
+                    f"bridge {bridge} already exists: a crashed local node left it (`ip link delete {bridge}`)"
+                )
+        for cidr in (layout_.CLUSTER_CIDR, apiserver.SERVICE_CIDR):
             if used := overlaps(cidr):
                 raise NetworkError(f"{cidr} is already in use on this machine ({used}): the local node needs it "
                                    "for its pods and Services")
@@ -67,7 +73,8 @@ class NodeNetwork:
         try:
             self._add_fence()
             self._add_bridge(POD_BRIDGE, f"{NODE_IP}/24")
-            self._write_cni_config()
+            self._add_bridge(layout_.NODES_BRIDGE, f"{layout_.NODES_GATEWAY}/24")
+            write_cni_config(self.cni_conf_dir, self.ipam_dir, _HOST_NODE)
             self._relay = tcpproxy.TcpProxy(
                 [("127.0.0.1", self._api_port)], host=NODE_IP, port=API_RELAY_PORT
             ).start()
@@ -94,12 +101,13 @@ class NodeNetwork:
 
     def _add_fence(self) -> None:
         family, table = FENCE_TABLE
+        ours = f'"{POD_BRIDGE}", "{layout_.NODES_BRIDGE}"'
         rules = f"""
 table {family} {table} {{
   chain forward {{
     type filter hook forward priority filter - 10; policy accept;
-    iifname "{POD_BRIDGE}" oifname != "{POD_BRIDGE}" drop
-    oifname "{POD_BRIDGE}" iifname != "{POD_BRIDGE}" drop
+    iifname {{ {ours} }} oifname != {{ {ours} }} drop
+    oifname {{ {ours} }} iifname != {{ {ours} }} drop
   }}
 }}
 """
@@ -113,12 +121,14 @@ table {family} {table} {{
         _ip("addr", "add", address, "dev", name)
         _ip("link", "set", name, "up")
 
-    def _write_cni_config(self) -> None:
-        self.cni_conf_dir.mkdir(parents=True, exist_ok=True)
-        (self.cni_conf_dir / "10-kube-elector.conflist").write_text(json.dumps(cni_config(self.ipam_dir), indent=2))
 
 
-def cni_config(ipam_dir: Path) -> dict[str, Any]:
+def write_cni_config(conf_dir: Path, ipam_dir: Path, node: layout_.NodeLayout) -> None:
+    conf_dir.mkdir(parents=True, exist_ok=True)
+    (conf_dir / "10-kube-elector.conflist").write_text(json.dumps(cni_config(ipam_dir, node), indent=2))
+
+
+def cni_config(ipam_dir: Path, node: layout_.NodeLayout) -> dict[str, Any]:
     """The CNI network: Debian's bridge + host-local plugins, no masquerade (nothing leaves the host)."""
     return {
         "cniVersion": "1.0.0",
@@ -126,14 +136,14 @@ def cni_config(ipam_dir: Path) -> dict[str, Any]:
         "plugins": [
             {
                 "type": "bridge",
-                "bridge": POD_BRIDGE,
+                "bridge": node.pod_bridge,
                 "isGateway": True,
                 "ipMasq": False,
                 "hairpinMode": True,
                 "ipam": {
                     "type": "host-local",
                     "dataDir": str(ipam_dir),
-                    "ranges": [[{"subnet": POD_CIDR, "gateway": NODE_IP, "rangeStart": "10.244.0.10"}]],
+                    "ranges": [[{"subnet": node.pod_cidr, "gateway": node.node_ip, "rangeStart": node.first_pod_ip}]],
                     "routes": [{"dst": "0.0.0.0/0"}],
                 },
             }

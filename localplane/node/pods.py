@@ -3,7 +3,7 @@
 The elector serves only on the pod's loopback, so a checker that polls every pod every few
 milliseconds (faster than `kubectl exec` could) opens its socket inside the pod's network
 namespace. Both are found from the pod's cgroup, which the kubelet names after the pod UID
-(cgroupfs driver: kubepods[/<qos>]/pod<uid>/<container id>). Read-only observation: nothing
+(cgroupfs driver: [<node's cgroup root>/]kubepods[/<qos>]/pod<uid>/<container id>), on any node. Read-only observation: nothing
 here changes what the kubelet runs.
 """
 
@@ -30,10 +30,11 @@ class NotRunning(OSError):
 
 
 def _pod_cgroup(uid: str) -> Path | None:
-    base = _PIDS_HIERARCHY / "kubepods"
-    for candidate in (base / f"pod{uid}", base / "burstable" / f"pod{uid}", base / "besteffort" / f"pod{uid}"):
-        if candidate.is_dir():
-            return candidate
+    # Node 0's pods under /kubepods, another node's under its own cgroup root (localplane.node.layout).
+    for base in (_PIDS_HIERARCHY / "kubepods", *_PIDS_HIERARCHY.glob("kube-elector-node-*/kubepods")):
+        for candidate in (base / f"pod{uid}", base / "burstable" / f"pod{uid}", base / "besteffort" / f"pod{uid}"):
+            if candidate.is_dir():
+                return candidate
     return None
 
 

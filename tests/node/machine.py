@@ -12,7 +12,7 @@ import re
 import subprocess
 from pathlib import Path
 
-from localplane.node import network, node
+from localplane.node import layout, network, node
 
 EXTRA_PATHS = ("/etc/cni", "/opt/cni", "/var/lib/cni", "/run/netns", "/var/lib/containerd", "/opt/containerd",
                "/etc/containerd", "/var/run/nri", "/var/lib/nri", "/etc/cdi", "/var/run/cdi", "/var/log/pods",
@@ -62,7 +62,7 @@ def links() -> list[str]:
             master = os.path.basename(os.readlink(f"/sys/class/net/{name}/master"))
         except OSError:
             master = ""
-        if not master or master == network.POD_BRIDGE:
+        if not master or master in (network.POD_BRIDGE, layout.NODES_BRIDGE):
             found.append(name)
     return sorted(found)
 
@@ -80,5 +80,7 @@ def snapshot(workdir: Path) -> dict[str, object]:
         "cgroups": sorted(f"{h}/{d.name}" for h in hierarchies for d in h.iterdir() if d.is_dir()),
         "iptables": iptables(),
         "sysctls": {key: Path(f"/proc/sys/{key}").read_text().strip() for key in network.SYSCTLS},
-        "paths": sorted(str(p) for p in [*node.HOST_PATHS, *map(Path, EXTRA_PATHS)] if p.exists()),
+        "paths": sorted(str(p) for p in [*node.HOST_PATHS, *map(Path, EXTRA_PATHS),
+                                         *(layout.NodeLayout(i).run_dir for i in range(1, layout.MAX_NODES))]
+                        if p.exists()),
     }

@@ -55,19 +55,9 @@ def test_traffic_follows_the_leader_and_no_other_pod_serves_as_leader(
     answers = log()
     end = time.time()
 
-    handovers = []
-    for i, (what, at_fault, old) in enumerate(faults):
-        until = faults[i + 1][1] if i + 1 < len(faults) else end
-        holder = old
-        for wall, who in lease.holders_after(at_fault):
-            if wall >= until:
-                break
-            if who and who != holder:
-                handovers.append(routing.analyse(answers, what=what, fault=at_fault, at=wall, old=holder, new=who,
-                                                 until=until))
-                holder = who
-        if holder == old:
-            print(f"{example}: {what}: {old} kept the lead")
+    handovers, kept = routing.handovers(answers, faults, lease.holders_after(0), end)
+    for line in kept:
+        print(f"{example}: {line}")
     for h in handovers:
         reached = f"{h.to_new_leader:.3f} s" if h.to_new_leader is not None else "never"
         print(f"{example}: {h.what}: {h.old} -> {h.new}: first answer from the new leader after {reached}; "
