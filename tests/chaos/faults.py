@@ -136,3 +136,19 @@ FAULTS: dict[str, Callable[[Cluster], None]] = {
     "lease-deleted": lease_deleted,
     "lease-edited": lease_stolen,
 }
+
+
+def longest_gap(history: list[tuple[float, Any]], since: float) -> float:
+    """The longest stretch with no leader since `since`, from a checker's (when, who says leader) changes."""
+    longest, gap_start = 0.0, None
+    for when, saying in history:
+        if when < since:
+            gap_start = None if saying else when
+            continue
+        if not saying and gap_start is None:
+            gap_start = max(when, since)
+        elif saying and gap_start is not None:
+            longest, gap_start = max(longest, when - gap_start), None
+    if gap_start is not None:
+        longest = max(longest, time.monotonic() - gap_start)
+    return longest

@@ -69,7 +69,7 @@ def test_chaos_rounds_never_show_two_leaders(cluster):
         after = wait_for(lambda: (lambda found: found if len(found) == 1 else None)(leaders(c.electors)), 30)
         assert after, f"no single leader after {kind}"
         # The longest stretch without any leader since the fault began, from the checker's record.
-        gaps[kind].append(_longest_gap(checker.history, started))
+        gaps[kind].append(faults.longest_gap(checker.history, started))
         c.log.append(f"{kind}: leader {before} -> {after[0].pod}")
         time.sleep(0.3)
     _print_table(ROUNDS, gaps, checker)
@@ -77,21 +77,6 @@ def test_chaos_rounds_never_show_two_leaders(cluster):
               for when, who in checker.overlaps]
     assert checker.overlaps == [], f"two leaders at once (when, who, during which fault): {during[:5]}"
     assert all(m.elector.proc.poll() is None for m in c.members), "an elector exited on its own"
-
-
-def _longest_gap(history, since: float) -> float:
-    longest, gap_start = 0.0, None
-    for when, saying in history:
-        if when < since:
-            gap_start = None if saying else when
-            continue
-        if not saying and gap_start is None:
-            gap_start = max(when, since)
-        elif saying and gap_start is not None:
-            longest, gap_start = max(longest, when - gap_start), None
-    if gap_start is not None:
-        longest = max(longest, time.monotonic() - gap_start)
-    return longest
 
 
 def _print_table(rounds: int, gaps: dict[str, list[float]], checker: Checker) -> None:

@@ -24,7 +24,8 @@ SELECTOR = f"elector.dev/election={ELECTION}"
 LEASE_S, RENEW_DEADLINE_S, RETRY_S = 6.0, 4.0, 0.5
 TIMINGS = {"elector.dev/election": ELECTION, "elector.dev/lease-duration": "6s",
            "elector.dev/renew-deadline": "4s", "elector.dev/retry-period": "500ms"}
-# A pod on a dead or cut-off node is evicted 1 s after the node-lifecycle controller taints it.
+# A pod on a dead or cut-off node is evicted 1 s after the node-lifecycle controller taints it (for pods that a
+# controller replaces; a bare pod would be gone for good, even on a node that was NotReady for a moment).
 FAST_EVICTION = [{"key": key, "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 1}
                  for key in ("node.kubernetes.io/unreachable", "node.kubernetes.io/not-ready")]
 
@@ -34,9 +35,9 @@ def mono_to_wall() -> float:
     return time.time() - time.monotonic()
 
 
-def candidate(name: str, node: str) -> dict[str, Any]:
+def candidate(name: str, node: str, **spec: Any) -> dict[str, Any]:
     """An opted-in pod of the election, placed on `node` (bypassing the scheduler)."""
-    return apps.bare_pod(name, command=apps.SLEEP, annotations=TIMINGS, nodeName=node, tolerations=FAST_EVICTION)
+    return apps.bare_pod(name, command=apps.SLEEP, annotations=TIMINGS, nodeName=node, **spec)
 
 
 def start_election(api: httpx.Client, namespace: str, placements: dict[str, str]) -> str:
@@ -51,6 +52,12 @@ def start_election(api: httpx.Client, namespace: str, placements: dict[str, str]
     leader = apps.wait_agreed_leader(api, namespace, count=len(names), selector=SELECTOR)
     assert leader == names[0], f"{names[0]} was alone first, yet {leader} leads"
     return leader
+
+
+def holder(api: httpx.Client, namespace: str) -> str:
+    """The election's Lease holder now ("" if none)."""
+    lease = api.get(f"/apis/coordination.k8s.io/v1/namespaces/{namespace}/leases/{ELECTION}").json()
+    return lease.get("spec", {}).get("holderIdentity") or ""
 
 
 def node_ready(api: httpx.Client, name: str) -> bool:

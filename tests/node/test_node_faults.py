@@ -109,7 +109,7 @@ def test_kubelet_and_containerd_restarts_on_the_leaders_node_change_no_leader(
 
 def _replica_set(node_cluster, namespace: str, node: str, *, replicas: int) -> int:
     """A ReplicaSet of the election that prefers `node` (the scheduler puts its pods there while it lives)."""
-    pod = nodefaults.candidate("rs", node)
+    pod = nodefaults.candidate("rs", node, tolerations=nodefaults.FAST_EVICTION)
     spec = pod["spec"]
     del spec["nodeName"]
     spec["affinity"] = {"nodeAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [
