@@ -1,11 +1,15 @@
-"""Issue 23's attacks at full size against the real processes, with figures: `python -m bench.attacks`.
+"""Issue 23's attacks at full size against the real processes, with figures: `python -m bench.attacks [PART...]`.
 
-1. webhook: N slow TLS connections (a head begun, one byte every 5 s, reconnecting when closed) to a
-   webhook process registered with a real kube-apiserver, while opted-in pods are created (dry run)
-   through the API server: pods refused, webhook RSS.
-2. elector HTTP server (the probe port's code): 8 connections sending endless headers, 300 idle ones
-   and 300 slow heads, while a probe is asked every 0.2 s: probes answered, RSS.
-Run it with PYTHONPATH=<another tree> to measure that tree's servers (the "before" figures).
+1. `webhook` (slow heads): N slow TLS connections (a head begun, one byte every 5 s, reconnecting when
+   closed) to a webhook process registered with a real kube-apiserver, while opted-in pods are created
+   (dry run) through the API server: pods refused, webhook RSS (all its processes).
+2. `handshakes`: the same with N connections that stall their TLS handshake (half a ClientHello, or
+   nothing at all), reconnecting when closed: what a connection costs before its HTTP request exists.
+3. `elector`: the elector HTTP server (the probe port's code): 8 connections sending endless headers,
+   300 idle ones and 300 slow heads, while a probe is asked every 0.2 s: probes answered, RSS.
+No PART: all three. ATTACK_CONNECTIONS sets N (2200); ATTACK_WORKERS the webhook's --workers (its default).
+To measure another tree's servers (the "before" figures), run it from that tree's directory: the webhook
+runs from the tree its localplane/ is in.
 Not run on the node: the processes are those the node runs, started here directly.
 """
 from __future__ import annotations
@@ -27,6 +31,17 @@ from localplane.kube_elector import webhook as webhook_install
 
 MIB = 1024 * 1024
 SLOW = int(os.environ.get("ATTACK_CONNECTIONS", "2200"))
+WORKERS = os.environ.get("ATTACK_WORKERS", "")
+
+
+def tree_rss_bytes(pid: int) -> int:
+    """RSS of `pid` and its children (the webhook's worker processes): what its container's limit counts,
+    shared pages counted once per process."""
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        children = []
+    return procs.rss_bytes(pid) + sum(tree_rss_bytes(int(child)) for child in children)
 
 
 async def slow_tls(port: int, count: int, stop: asyncio.Event, counts: dict[str, int]) -> None:
@@ -51,17 +66,46 @@ async def slow_tls(port: int, count: int, stop: asyncio.Event, counts: dict[str,
     await asyncio.gather(*(one() for _ in range(count)))
 
 
-def webhook_attack(workdir: Path) -> dict[str, object]:
+async def stalled_handshakes(port: int, count: int, stop: asyncio.Event, counts: dict[str, int]) -> None:
+    """Connections that send half a ClientHello (every other one: nothing) and wait, reconnecting when closed."""
+    ctx = ssl.create_default_context()
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    try:
+        ctx.wrap_bio(incoming, outgoing, server_hostname="webhook").do_handshake()
+    except ssl.SSLWantReadError:
+        pass
+    hello = outgoing.read()
+
+    async def one(n: int) -> None:
+        while not stop.is_set():
+            try:
+                reader, writer = await asyncio.open_connection("127.0.0.1", port)
+                counts["opened"] += 1
+                if n % 2:
+                    writer.write(hello[: len(hello) // 2])
+                while not stop.is_set() and not await reader.read(1024) == b"":
+                    pass
+                writer.close()
+            except OSError:
+                await asyncio.sleep(0.5)
+            counts["closed"] += 1
+
+    await asyncio.gather(*(one(n) for n in range(count)))
+
+
+def webhook_attack(workdir: Path, attack: str) -> dict[str, object]:
     plane = kube.start_plane(workdir / "plane")
     try:
-        hook = webhook_install.install(plane, workdir / "hook")
+        hook = webhook_install.install(plane, workdir / "hook", extra_args=["--workers", WORKERS] if WORKERS else [])
         api = plane.client()
         kube.make_namespace(api, "attack")
-        rss_idle = procs.rss_bytes(hook.process.pid)
+        time.sleep(2)
+        rss_idle = tree_rss_bytes(hook.process.pid)
         stop, counts = asyncio.Event(), {"opened": 0, "closed": 0}
         loop = asyncio.new_event_loop()
-        attacker = threading.Thread(target=lambda: loop.run_until_complete(slow_tls(hook.port, SLOW, stop, counts)))
-        attacker.start()
+        attacker = slow_tls if attack == "webhook" else stalled_handshakes
+        thread = threading.Thread(target=lambda: loop.run_until_complete(attacker(hook.port, SLOW, stop, counts)))
+        thread.start()
         time.sleep(15)
         refused, created, peak = [], 0, rss_idle
         for i in range(30):
@@ -71,13 +115,13 @@ def webhook_attack(workdir: Path) -> dict[str, object]:
             created += reply.status_code == 201
             if reply.status_code != 201:
                 refused.append(reply.text[:200])
-            peak = max(peak, procs.rss_bytes(hook.process.pid))
+            peak = max(peak, tree_rss_bytes(hook.process.pid))
             time.sleep(0.5)
         loop.call_soon_threadsafe(stop.set)
-        attacker.join(30)
-        return {"connections": SLOW, "opened": counts["opened"], "pods created": created, "pods refused": len(refused),
-                "first refusal": refused[0] if refused else "", "webhook RSS idle MiB": round(rss_idle / MIB, 1),
-                "webhook RSS peak MiB": round(peak / MIB, 1)}
+        thread.join(30)
+        return {"attack": attack, "connections": SLOW, "workers": WORKERS or "default", "opened": counts["opened"],
+                "pods created": created, "pods refused": len(refused), "first refusal": refused[0] if refused else "",
+                "webhook RSS idle MiB": round(rss_idle / MIB, 1), "webhook RSS peak MiB": round(peak / MIB, 1)}
     finally:
         plane.stop()
 
@@ -158,13 +202,18 @@ async def elector_attack() -> dict[str, object]:
             "RSS peak MiB": round(peak / MIB, 1), "RSS after MiB": round(after / MIB, 1)}
 
 
-def main() -> None:
+def main(parts: list[str]) -> None:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    print("elector server:", asyncio.run(elector_attack()), flush=True)
-    with tempfile.TemporaryDirectory() as work:
-        print("webhook:", webhook_attack(Path(work)), flush=True)
+    for part in parts or ["elector", "webhook", "handshakes"]:
+        if part == "elector":
+            print("elector server:", asyncio.run(elector_attack()), flush=True)
+            continue
+        if part not in ("webhook", "handshakes"):
+            raise SystemExit(f"unknown part {part!r}: elector, webhook or handshakes")
+        with tempfile.TemporaryDirectory() as work:
+            print("webhook:", webhook_attack(Path(work), part), flush=True)
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])

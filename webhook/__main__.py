@@ -68,8 +68,8 @@ def main(argv: list[str] | None = None) -> int:
     server = draining.DrainingServer(
         uvicorn.Config(
             draining.closing_when(application, lambda: server.draining), host=cfg.host, port=cfg.listen_port,
-            log_config=None, access_log=False, ssl_context_factory=lambda _config, _default: ctx, loop="uvloop",
-            **guard.uvicorn_options(cfg.limits),
+            log_config=None, access_log=False, loop="uvloop",  # TLS: guard's options (webhook/handshakes.py)
+            **guard.uvicorn_options(cfg.limits, ctx),
         ),
         drain_seconds=cfg.shutdown_drain_seconds,
     )

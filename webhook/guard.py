@@ -1,4 +1,5 @@
-"""uvicorn's HTTP protocol (httptools), bounded against slow and hostile clients.
+"""uvicorn's HTTP protocol (httptools), bounded against slow and hostile clients, once TLS is up
+(webhook/handshakes.py bounds the handshakes before it).
 
 What uvicorn lacks (0.54): a deadline for a request head (its keep-alive timer is cancelled by any byte,
 so a head sent a byte at a time holds its connection for ever), a cap on a head's size (llhttp has
@@ -23,11 +24,13 @@ from __future__ import annotations
 
 import asyncio
 import resource
+import ssl
 import time
 from typing import Any, ClassVar
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from webhook import handshakes
 from webhook.settings import Limits
 
 
@@ -174,9 +177,10 @@ def protocol(limits: Limits) -> type[GuardedProtocol]:
     return type("GuardedHttpToolsProtocol", (GuardedProtocol,), attrs)
 
 
-def uvicorn_options(limits: Limits) -> dict[str, Any]:
-    """The uvicorn.Config arguments that bound the server (its own cap is off: ours makes room instead)."""
-    return {"http": protocol(limits), "timeout_keep_alive": limits.idle_timeout_seconds,
+def uvicorn_options(limits: Limits, context: ssl.SSLContext) -> dict[str, Any]:
+    """The uvicorn.Config arguments that bound the server (its own cap is off: ours makes room instead).
+    TLS is not uvicorn's: webhook/handshakes.py handshakes with `context`, bounded, then hands over to us."""
+    return {"http": handshakes.Gate(protocol(limits), context, limits), "timeout_keep_alive": limits.idle_timeout_seconds,
             "limit_concurrency": None, "backlog": limits.backlog, "h11_max_incomplete_event_size": limits.max_head_bytes}
 
 
@@ -187,7 +191,8 @@ def raise_open_files(limits: Limits) -> int:
     if hard == resource.RLIM_INFINITY or hard > soft:
         soft = hard if hard != resource.RLIM_INFINITY else max(soft, 65536)
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
-    if soft < limits.max_connections + 64:
-        raise ValueError(f"limits.max_connections ({limits.max_connections}) does not fit in the open-files "
-                         f"limit ({soft}); lower it or raise the container's nofile limit")
+    if soft < limits.max_connections + limits.max_handshakes + 64:
+        raise ValueError(f"limits.max_connections + limits.max_handshakes ({limits.max_connections} + "
+                         f"{limits.max_handshakes}) do not fit in the open-files limit ({soft}); lower them or "
+                         "raise the container's nofile limit")
     return soft

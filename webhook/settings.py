@@ -48,9 +48,15 @@ REMOVED = {
 
 
 class Limits(BaseModel):
-    """The webhook server's bounds, per process (settings `limits.*`; enforced by webhook/guard.py)."""
+    """The webhook server's bounds, per process (settings `limits.*`; enforced by webhook/handshakes.py up to
+    the end of the TLS handshake, then by webhook/guard.py)."""
 
     max_connections: int = Field(400, ge=10, description="open connections per process (each TLS one costs up to ~150 KiB)")
+    max_handshakes: int = Field(200, ge=10, description="TLS handshakes under way per process; at the cap a new "
+                                "connection takes the place of the oldest")
+    handshake_timeout_seconds: float = Field(5.0, gt=0, le=60, description="time for a TLS handshake, from accept")
+    close_timeout_seconds: float = Field(5.0, gt=0, le=60, description="time for the TLS close of a connection "
+                                         "being closed, then it is dropped")
     max_head_bytes: int = Field(8 * 1024, ge=1024, le=64 * 1024, description="request line + headers")
     head_timeout_seconds: float = Field(5.0, gt=0, le=60, description="time to receive a request head and body")
     idle_timeout_seconds: float = Field(30.0, gt=0, description="an idle keep-alive connection is closed after this")
