@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
         ),
         drain_seconds=cfg.shutdown_drain_seconds,
     )
-    log.info("serving", extra={"event": "serving", "port": cfg.listen_port, "cert_mode": cfg.cert_mode,
+    log.info("serving", extra={"event": "serving", "scheme": "https", "port": cfg.listen_port, "cert_mode": cfg.cert_mode,
                                "image": cfg.image, "native_sidecar": cfg.native_sidecar, "processes": processes})
     return workers.serve(server, processes, start=start)
 

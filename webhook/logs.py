@@ -38,3 +38,6 @@ def setup(level: str) -> None:
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
+    # uvicorn serves plain TCP and webhook/handshakes.py does the TLS, so its "running on http://" line would
+    # mislead; our own "serving" line says where and how.
+    logging.getLogger("uvicorn.error").addFilter(lambda record: not str(record.msg).startswith("Uvicorn running on"))

@@ -111,6 +111,7 @@ NODE_FAULTS: dict[str, Callable[[Run], None]] = {
 
 @pytest.mark.chaos
 @pytest.mark.nodes
+@pytest.mark.timeout(180 + 30 * ROUNDS)  # a round takes 5 to 25 s
 @pytest.mark.skipif(ROUNDS == 0, reason="`make chaos` runs the node rounds (CHAOS_NODE_ROUNDS); each node fault "
                                         "runs once in tests/node/test_node_faults.py")
 def test_node_chaos_rounds_never_show_two_leaders(node_cluster, node_api, node_namespace):
