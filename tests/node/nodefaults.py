@@ -40,11 +40,11 @@ def candidate(name: str, node: str, **spec: Any) -> dict[str, Any]:
     return apps.bare_pod(name, command=apps.SLEEP, annotations=TIMINGS, nodeName=node, **spec)
 
 
-def start_election(api: httpx.Client, namespace: str, placements: dict[str, str]) -> str:
+def start_election(api: httpx.Client, namespace: str, placements: dict[str, str], **spec: Any) -> str:
     """Create the pods in order (the first one leads, as nobody else competes yet); its name."""
     names = list(placements)
     for i, name in enumerate(names):
-        reply = api.post(f"/api/v1/namespaces/{namespace}/pods", json=candidate(name, placements[name]))
+        reply = api.post(f"/api/v1/namespaces/{namespace}/pods", json=candidate(name, placements[name], **spec))
         assert reply.status_code == 201, reply.text
         if i == 0:
             apps.wait_pod_ready(api, namespace, name)

@@ -19,7 +19,8 @@ import pytest
 from demo import routing
 from tests.node import apps
 
-@pytest.mark.parametrize("example", ["leader-service", "leader-service-label"])
+# The direct path (examples/leader-service) runs across two nodes: tests/node/test_node_across.py.
+@pytest.mark.parametrize("example", ["leader-service-label"])
 def test_traffic_follows_the_leader_and_no_other_pod_serves_as_leader(
         example, node_cluster, node_api, node_namespace, tmp_path):
     node_cluster.kubectl("apply", "-k", routing.overlay(tmp_path, example), "-n", node_namespace)

@@ -1,7 +1,10 @@
-"""The leader Service across nodes: the sample app spread over two nodes, a client pod on the first calling
-`http://leader-app-leader/` by name every 10 ms while leadership moves (the leader's elector gets SIGTERM,
-three times at least, until pods on both nodes have led). Cluster DNS, kube-proxy and the pod network carry each request to whichever node leads;
-the figures (handover to first answer from the new leader) print beside the node each leader ran on.
+"""The leader Service across nodes (`examples/leader-service`, the direct path: the controller writes the
+EndpointSlice): the sample app spread over two nodes, a client pod on the first calling
+`http://leader-app-leader/` by name every 10 ms while leadership moves: the leader's elector gets SIGTERM,
+the leader pod is deleted, the leader's elector is killed, the Deployment rolls (and again from the
+start until pods on both nodes have led). Cluster DNS, kube-proxy and the pod network carry each request
+to whichever node leads; the figures (handover to first answer from the new leader) print beside the
+node each leader ran on. (`examples/leader-service-label` runs on one node: test_leader_service.py.)
 """
 
 from __future__ import annotations
@@ -23,8 +26,11 @@ def test_traffic_by_name_follows_the_leader_from_node_to_node(node_cluster, node
     node_cluster.kubectl("apply", "-k", routing.overlay(tmp_path, "leader-service", spread_over_nodes=True),
                          "-n", node_namespace)
     apps.wait_agreed_leader(node_api, node_namespace, count=3)
-    placed = {p["metadata"]["name"]: p["spec"]["nodeName"]
-              for p in apps.observe.list_pods(node_api, node_namespace, apps.APP_SELECTOR)}
+    def placements() -> dict[str, str]:
+        return {p["metadata"]["name"]: p["spec"].get("nodeName", "") for p in
+                apps.observe.list_pods(node_api, node_namespace, apps.APP_SELECTOR)}
+
+    placed = placements()
     assert set(placed.values()) == {host, second.name}, placed
     client = routing.client_pod("client", "http://leader-app-leader/")
     client["spec"]["nodeName"] = host
@@ -38,13 +44,26 @@ def test_traffic_by_name_follows_the_leader_from_node_to_node(node_cluster, node
         return routing.parse(node_cluster.kubectl("logs", "-n", node_namespace, "client").stdout)
 
     apps.observe.wait_for(lambda: any(a.code == 200 for a in log()), timeout=30, message="the leader answers")
+    kinds = {
+        "SIGTERM to the leader's elector": lambda old: routing.signal_elector(node_api, node_namespace, old,
+                                                                              signal.SIGTERM),
+        "leader pod deleted": lambda old: node_api.delete(f"/api/v1/namespaces/{node_namespace}/pods/{old}"),
+        "leader's elector killed": lambda old: routing.signal_elector(node_api, node_namespace, old, signal.SIGKILL),
+        "rolling update": lambda old: (
+            node_cluster.kubectl("rollout", "restart", "deployment/leader-app", "-n", node_namespace),
+            node_cluster.kubectl("rollout", "status", "deployment/leader-app", "-n", node_namespace,
+                                 "--timeout=120s", timeout=130)),
+    }
     faults: list[tuple[str, float, str]] = []
     led_on = {placed[routing.holder(node_api, node_namespace)]}
-    while len(faults) < 3 or (len(led_on) < 2 and len(faults) < 6):  # until both nodes have led
+    while len(faults) < len(kinds) or (len(led_on) < 2 and len(faults) < 2 * len(kinds)):  # both nodes led
+        what, act = list(kinds.items())[len(faults) % len(kinds)]
         old = routing.holder(node_api, node_namespace)
-        faults.append((f"SIGTERM to {old}'s elector on {placed[old]}", time.time(), old))
-        routing.signal_elector(node_api, node_namespace, old, signal.SIGTERM)
-        led_on.add(placed[apps.wait_agreed_leader(node_api, node_namespace, count=3, timeout=90)])
+        faults.append((f"{what} ({old} on {placed[old]})", time.time(), old))
+        act(old)
+        leader = apps.wait_agreed_leader(node_api, node_namespace, count=3, timeout=90)
+        placed.update(placements())
+        led_on.add(placed[leader])
         time.sleep(2)
     answers = log()
     handovers, kept = routing.handovers(answers, faults, lease.holders_after(0), time.time())
@@ -61,5 +80,6 @@ def test_traffic_by_name_follows_the_leader_from_node_to_node(node_cluster, node
     timeline = lease.holders_after(0)
     assert not routing.served_by_others(answers, timeline), routing.served_by_others(answers, timeline)[:5]
     assert all(h.to_new_leader is not None for h in handovers), handovers
+    assert [a.code for a in answers[-20:]] == [200] * 20, answers[-20:]
     # Requests reached pods on both nodes (the client is on the first).
     assert {placed[a.pod] for a in answers if a.code == 200} == {host, second.name}

@@ -99,7 +99,7 @@ def test_kubelet_and_containerd_restarts_on_the_leaders_node_change_no_leader(
         second_node.containerd.stop()
         second_node.containerd.start(timeout=60)
         containerd_back = time.monotonic() - started
-        time.sleep(2 * nodefaults.LEASE_S)
+        time.sleep(nodefaults.LEASE_S + 1)  # a Lease that was not renewed meanwhile would have expired
         agreed = apps.wait_agreed_leader(node_api, node_namespace, count=2, selector=nodefaults.SELECTOR)
     print(f"\nkubelet restarted in {kubelet_back:.1f} s, containerd in {containerd_back:.1f} s on "
           f"{second_node.name}: checker: {checker.summary()}")
@@ -188,8 +188,10 @@ def test_a_rolling_update_over_two_nodes_changes_the_leader_once(
 def test_the_leaders_node_killed_outright_fails_over_within_the_lease_and_replacements_join(
         node_cluster, node_api, node_namespace, second_node):
     host = node_cluster.node.name
-    # The node's pods belong to a ReplicaSet, so that the cluster replaces them after the node died.
-    leader = nodefaults.start_election(node_api, node_namespace, {"far": second_node.name, "near": host})
+    # The node's pods belong to a ReplicaSet, so that the cluster replaces them after the node died. All are
+    # evicted 1 s after the node is tainted, so that the dead node's pods leave the count.
+    leader = nodefaults.start_election(node_api, node_namespace, {"far": second_node.name, "near": host},
+                                       tolerations=nodefaults.FAST_EVICTION)
     replicas = _replica_set(node_cluster, node_namespace, second_node.name, replicas=2)
     apps.wait_agreed_leader(node_api, node_namespace, count=4, selector=nodefaults.SELECTOR, timeout=90)
     checker, lease = _watchers(node_cluster, node_namespace)
