@@ -16,7 +16,8 @@ Run by the base image's own interpreter (the one that is shipped), offline, as r
 2. adds a conservative allow-list (ALLOW: modules that only rare paths import), the packages whose
    modules are found by name at run time (WHOLE_PACKAGES: encodings, asyncio) and, recursively, the
    module-level imports of what these add (parsed, not run);
-3. writes the selected stdlib modules as sourceless bytecode (`os.pyc` beside where `os.py` was),
+3. writes the selected stdlib modules as sourceless bytecode (`os.pyc` beside where `os.py` was; for the
+   elector compiled as the image runs, RUNTIME_ENV: no docstrings, asserts or column tables),
    the C extension modules, the interpreter, and every shared library that `ldd` finds for them plus
    the few that glibc loads by name (LIBS_BY_NAME), keeping the base's symlinks (`/lib64` ->
    `usr/lib64`, ...) so that the ELF interpreter path and `sys.prefix` resolve as in the base;
@@ -97,6 +98,19 @@ VENV_SKIP = ("pip", "setuptools", "_distutils_hack", "distutils-precedence.pth",
 PYYAML_EXTENSION = "_yaml"  # libyaml bindings: yaml falls back to its pure-Python loader (all we use)
 
 NONROOT = 65532
+# How the elector image's interpreter runs: elector/Dockerfile sets the same ENV (a test holds them equal).
+# PYTHONOPTIMIZE=2 drops docstrings and asserts from the code objects (the venv is compiled to .opt-2.pyc,
+# the stdlib here at the same level), PYTHONNODEBUGRANGES=1 the per-instruction column tables (tracebacks
+# lose their ^^^ markers only): together ~0.8 MiB less RSS. The trace and the chroot check run so too.
+RUNTIME_ENV = {"elector": {"PYTHONOPTIMIZE": "2", "PYTHONNODEBUGRANGES": "1"}, "webhook": {}}
+# Compiles (source, pyc) pairs read as JSON from stdin, in a child started with the image's flags
+# (`-X no_debug_ranges` is an interpreter setting, not a compile() argument).
+COMPILE = r"""
+import json, py_compile, sys
+for source, dest in json.load(sys.stdin):
+    py_compile.compile(source, cfile=dest, dfile=source, doraise=True,
+                       invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH)
+"""
 ETC = {
     "passwd": "root:x:0:0:root:/root:/sbin/nologin\nnonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin\n",
     "group": "root:x:0:\nnonroot:x:65532:\n",
@@ -136,8 +150,10 @@ def say(text: str) -> None:
 
 
 class Tracer:
-    def __init__(self, venv: Path, work: Path, *, entry: str = "elector.__main__", prog: str = "kube-elector") -> None:
+    def __init__(self, venv: Path, work: Path, *, entry: str = "elector.__main__", prog: str = "kube-elector",
+                 runtime: dict[str, str] | None = None) -> None:
         self.python = str(venv / "bin" / "python")
+        self.runtime = runtime or {}  # RUNTIME_ENV: the image's flags change what code runs
         self.entry, self.prog = entry, prog  # what BOOTSTRAP runs, unless a run names another
         self.work = work
         self.out = work / "modules.txt"
@@ -147,7 +163,7 @@ class Tracer:
     def env(self, **extra: str) -> dict[str, str]:
         return {"PATH": "/usr/bin:/bin", "TRACE_OUT": str(self.out), "PYTHONDONTWRITEBYTECODE": "1",
                 "TRACE_ENTRY": self.entry, "TRACE_PROG": self.prog,
-                "POD_NAME": "trace-pod", "POD_NAMESPACE": "trace", "POD_UID": "uid-trace", **extra}
+                "POD_NAME": "trace-pod", "POD_NAMESPACE": "trace", "POD_UID": "uid-trace", **self.runtime, **extra}
 
     def start(self, args: list[str], *, code: str = BOOTSTRAP, **env: str) -> subprocess.Popen[bytes]:
         self.runs += 1
@@ -231,7 +247,7 @@ def start_fake_api(work: Path) -> tuple[subprocess.Popen[bytes], int]:
 
 
 def trace_elector(venv: Path, work: Path) -> set[str]:
-    tracer = Tracer(venv, work)
+    tracer = Tracer(venv, work, runtime=RUNTIME_ENV["elector"])
     fake, api = start_fake_api(work)
     try:
         # 127.0.0.1, not localhost: a build may have no /etc/hosts (the unreachable run resolves a name)
@@ -446,15 +462,21 @@ def ldd(paths: list[str]) -> set[str]:
     return libs
 
 
-def compile_sourceless(source: Path, dest: Path) -> None:
-    """`os.py` -> `dest/os.pyc`: a sourceless module (the legacy location, loaded without a .py)."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    py_compile.compile(str(source), cfile=str(dest), dfile=str(source), doraise=True,
-                       invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH)
+def compile_sourceless(pairs: list[tuple[Path, Path]], runtime: dict[str, str]) -> None:
+    """`os.py` -> `dest/os.pyc` for each pair: sourceless modules (the legacy location, loaded without a .py),
+    compiled by this interpreter with the image's flags (RUNTIME_ENV) so that they match its venv's bytecode."""
+    for _, dest in pairs:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+    flags = ["-X", "no_debug_ranges"] if runtime.get("PYTHONNODEBUGRANGES") else []
+    flags += ["-" + "O" * int(runtime["PYTHONOPTIMIZE"])] if runtime.get("PYTHONOPTIMIZE") else []
+    subprocess.run([sys.executable, *flags, "-c", COMPILE], input=json.dumps([[str(s), str(d)] for s, d in pairs]),
+                   text=True, check=True, env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")})
 
 
-def copy_venv(venv: Path, out: Path) -> None:
+def copy_venv(venv: Path, out: Path, runtime: dict[str, str]) -> None:
     site = next(venv.glob("lib/python*/site-packages"))
+    level = int(runtime.get("PYTHONOPTIMIZE") or 0)
+    tag = f".opt-{level}.pyc" if level else ".pyc"  # the bytecode this interpreter loads; not the other levels'
 
     def ignore(directory: str, names: list[str]) -> set[str]:
         skipped = set()
@@ -464,6 +486,8 @@ def copy_venv(venv: Path, out: Path) -> None:
             elif Path(directory).name == "bin" and (name.startswith(("activate", "Activate", "pip", "wheel"))):
                 skipped.add(name)
             elif Path(directory).name == "yaml" and name.startswith(PYYAML_EXTENSION + "."):
+                skipped.add(name)
+            elif Path(directory).name == "__pycache__" and (not name.endswith(tag) or not level and ".opt-" in name):
                 skipped.add(name)
         return skipped
 
@@ -550,17 +574,18 @@ def etc(out: Path) -> None:
     tmp.chmod(0o1777)
 
 
-def assemble(venv: Path, out: Path, modules: dict[str, tuple[Path, str]]) -> None:
+def assemble(venv: Path, out: Path, modules: dict[str, tuple[Path, str]], runtime: dict[str, str]) -> None:
     stdlib = Stdlib()
-    extensions = []
+    extensions, sources = [], []
     for path, _ in sorted(modules.values()):
         if path.suffix == ".py":
-            compile_sourceless(path, out / path.relative_to("/").with_suffix(".pyc"))
+            sources.append((path, out / path.relative_to("/").with_suffix(".pyc")))
         else:
             install(str(path), out)
             extensions.append(str(path))
+    compile_sourceless(sources, runtime)
     (out / stdlib.dynload.relative_to("/")).mkdir(parents=True, exist_ok=True)  # on sys.path: keep it
-    copy_venv(venv, out)
+    copy_venv(venv, out, runtime)
     executable = os.path.realpath(venv / "bin" / "python")
     extensions += [str(p) for p in (out / venv.relative_to("/")).rglob("*.so")]
     extensions = [p if not p.startswith(str(out)) else "/" + os.path.relpath(p, out) for p in extensions]
@@ -574,12 +599,14 @@ def assemble(venv: Path, out: Path, modules: dict[str, tuple[Path, str]]) -> Non
     say(f"{len(modules)} stdlib modules ({len(extensions)} extension modules), {len(libs)} shared libraries")
 
 
-def check(out: Path, venv: Path, scripts: tuple[str, ...], packages: tuple[str, ...]) -> None:
+def check(out: Path, venv: Path, scripts: tuple[str, ...], packages: tuple[str, ...], runtime: dict[str, str]) -> None:
     """Chrooted into the result as the non-root uid: each console script's --help, every module of `packages`."""
     python = str(venv / "bin" / "python")
     chroot = shutil.which("chroot") or "/usr/sbin/chroot"
     checks = [[str(venv / "bin" / script), "--help"] for script in scripts] + [
-        [python, "-c", f"import os, yaml\n"  # os.walk, not pkgutil: the elector image has no pkgutil
+        # no assert (PYTHONOPTIMIZE drops them); each module's bytecode for this optimization level is
+        # shipped (__cached__), so that nothing is compiled at start
+        [python, "-c", f"import os, sys, yaml\n"  # os.walk, not pkgutil: the elector image has no pkgutil
                        f"for package in {packages!r}:\n"
                        "    root = __import__(package).__path__[0]\n"
                        "    for where, dirs, files in os.walk(root):\n"
@@ -588,14 +615,17 @@ def check(out: Path, venv: Path, scripts: tuple[str, ...], packages: tuple[str, 
                        "        base = package if rel == '.' else package + '.' + rel.replace(os.sep, '.')\n"
                        "        for f in files:\n"
                        "            if f.endswith('.py'):\n"
-                       "                __import__(base if f == '__init__.py' else base + '.' + f[:-3])\n"
-                       "assert yaml.safe_load('a: 1') == {'a': 1}\n"
-                       "assert 'localhost'.encode('idna')\n"],
+                       "                name = base if f == '__init__.py' else base + '.' + f[:-3]\n"
+                       "                __import__(name)\n"
+                       "                if not os.path.exists(sys.modules[name].__cached__):\n"
+                       "                    raise SystemExit('no bytecode: ' + sys.modules[name].__cached__)\n"
+                       "if yaml.safe_load('a: 1') != {'a': 1} or not 'localhost'.encode('idna'):\n"
+                       "    raise SystemExit('yaml or idna')\n"],
     ]
     for argv in checks:
+        env = {"PATH": str(venv / "bin"), "PYTHONDONTWRITEBYTECODE": "1", **runtime}
         done = subprocess.run([chroot, f"--userspec={NONROOT}:{NONROOT}", str(out), *argv],
-                              capture_output=True, text=True, env={"PATH": str(venv / "bin"), "PYTHONDONTWRITEBYTECODE": "1"},
-                              check=False)
+                              capture_output=True, text=True, env=env, check=False)
         if done.returncode != 0 or done.stderr:
             raise SystemExit(f"check in {out} failed: {argv}: rc {done.returncode}\n{done.stdout}{done.stderr}")
     say(f"chroot check as uid 65532: --help of {', '.join(scripts)} and every module of {', '.join(packages)}: ok")
@@ -642,8 +672,8 @@ def main() -> None:
     counts = {kind: sum(why == kind for _, why in modules.values()) for kind in ("trace", "allow", "package", "import")}
     say("modules by reason: " + ", ".join(f"{kind} {count}" for kind, count in counts.items()))
     args.out.mkdir(parents=True, exist_ok=True)
-    assemble(args.venv, args.out, modules)
-    check(args.out, args.venv, profile["scripts"], profile["packages"])
+    assemble(args.venv, args.out, modules, RUNTIME_ENV[args.app])
+    check(args.out, args.venv, profile["scripts"], profile["packages"], RUNTIME_ENV[args.app])
     report(args.out)
     say(f"done in {time.monotonic() - started:.1f} s")
 
