@@ -16,12 +16,12 @@ its pods still running and still reaching each other.
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import time
 from pathlib import Path
 
 from localplane.node import layout as layout_
+from localplane.node import machine
 from localplane.process import component
 
 __all__ = ["NodeNamespaces", "IsolationError", "PRIVATE_PATHS", "CUT_TABLE"]
@@ -135,16 +135,9 @@ table {family} {table} {{
                     continue
         return found - {self._holder.pid if self._holder else 0}
 
-    def kill_processes(self, timeout: float = 10.0) -> None:
+    def kill_processes(self) -> None:
         """SIGKILL every process of the node (not its pods), until none is left."""
-        deadline = time.monotonic() + timeout
-        while (pids := self.pids()) and time.monotonic() < deadline:
-            for pid in pids:
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-            time.sleep(0.05)
+        machine.kill_until_gone(self.pids)
 
     # --- parts
 

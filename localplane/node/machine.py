@@ -18,7 +18,7 @@ from pathlib import Path
 from localplane.process import component
 
 __all__ = ["MachineLock", "MachineBusy", "cgroup_hierarchies", "kill_cgroup_processes", "kill_by_binary",
-           "make_cgroup_root", "unmount_under", "remove_cgroups", "stale_cgroups"]
+           "kill_until_gone", "make_cgroup_root", "unmount_under", "remove_cgroups", "stale_cgroups"]
 
 _CGROUP_ROOT = Path("/sys/fs/cgroup")
 
@@ -93,7 +93,7 @@ def make_cgroup_root(root: str) -> None:
                 (made / name).write_text((hierarchy / name).read_text())
 
 
-def _kill_until_gone(find: Callable[[], set[int]], *, timeout: float = 10.0) -> bool:
+def kill_until_gone(find: Callable[[], set[int]], *, timeout: float = 10.0) -> bool:
     """SIGKILL whatever `find()` returns until it returns nothing; False if some survived timeout."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -111,7 +111,7 @@ def _kill_until_gone(find: Callable[[], set[int]], *, timeout: float = 10.0) -> 
 
 def kill_cgroup_processes(root: str = "/") -> None:
     """Every process in a pod's cgroup of the node with this cgroup root (containers and sandboxes)."""
-    if not _kill_until_gone(lambda: {int(pid) for d in _kubepods_dirs(root) for pid in _read_lines(d / "cgroup.procs")}):
+    if not kill_until_gone(lambda: {int(pid) for d in _kubepods_dirs(root) for pid in _read_lines(d / "cgroup.procs")}):
         component.say("some pod processes survived SIGKILL; their cgroups stay")
 
 
@@ -130,7 +130,7 @@ def kill_by_binary(binary: Path) -> None:
                     continue
         return pids
 
-    _kill_until_gone(running)
+    kill_until_gone(running)
 
 
 def unmount_under(root: Path) -> None:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import httpx
 
-from demo import observe
+from demo import observe, routing
 from localplane import cluster as cluster_
 from localplane.node import images
 
@@ -23,6 +24,27 @@ def deploy_sample_app(the_cluster: cluster_.Cluster, namespace: str, *, replicas
     the_cluster.kubectl("apply", "-k", str(cluster_.OVERLAYS / "leader-app"), "-n", namespace)
     if replicas != 3:
         the_cluster.kubectl("scale", "deployment/leader-app", f"--replicas={replicas}", "-n", namespace)
+
+
+def leader_service_client(the_cluster: cluster_.Cluster, api: httpx.Client, namespace: str, *,
+                          node: str = "") -> tuple[observe.LeaseWatch, Callable[[], list[routing.Answer]]]:
+    """A client pod (on `node` if given) requesting `http://leader-app-leader/` by name every 10 ms, as an
+    app would (cluster DNS, then kube-proxy), once the leader answers; the sample app's Lease watch, and a
+    reader of the client's answers so far."""
+    client = routing.client_pod("client", "http://leader-app-leader/")
+    if node:
+        client["spec"]["nodeName"] = node
+    api.post(f"/api/v1/namespaces/{namespace}/pods", json=client).raise_for_status()
+    wait_pod_ready(api, namespace, "client")
+    lease = observe.LeaseWatch(the_cluster.plane.client(), namespace, "leader-app")
+    lease.start()
+    lease.ready.wait(5)
+
+    def answers() -> list[routing.Answer]:
+        return routing.parse(the_cluster.kubectl("logs", "-n", namespace, "client").stdout)
+
+    observe.wait_for(lambda: any(a.code == 200 for a in answers()), timeout=30, message="the leader answers")
+    return lease, answers
 
 
 def bare_pod(name: str, *, command: list[str], annotations: dict[str, str] | None = None,

@@ -1,8 +1,7 @@
-"""A Service that routes to the leader only (issue 15), both ways, through kube-proxy's ClusterIP:
-
-- `examples/leader-service`: the leader's elector writes the Service's EndpointSlice (direct);
-- `examples/leader-service-label`: the elector keeps `elector.dev/leader=true` on the leader pod and
-  the Service selects it (through the EndpointSlice controller).
+"""A Service that routes to the leader only (issue 15), through kube-proxy's ClusterIP, the label path:
+`examples/leader-service-label`: the controller keeps `elector.dev/leader=true` on the leader pod and the
+Service selects it (through the EndpointSlice controller). The direct path (`examples/leader-service`, the
+controller writes the EndpointSlice) runs across two nodes in tests/node/test_node_across.py.
 
 A client pod requests the Service by its name (cluster DNS) every 10 ms while leadership moves: the leader's elector gets
 SIGTERM, the leader pod is deleted, the leader's elector is killed, the Deployment rolls. Only the
@@ -19,24 +18,13 @@ import pytest
 from demo import routing
 from tests.node import apps
 
-# The direct path (examples/leader-service) runs across two nodes: tests/node/test_node_across.py.
+
 @pytest.mark.parametrize("example", ["leader-service-label"])
 def test_traffic_follows_the_leader_and_no_other_pod_serves_as_leader(
         example, node_cluster, node_api, node_namespace, tmp_path):
     node_cluster.kubectl("apply", "-k", routing.overlay(tmp_path, example), "-n", node_namespace)
     apps.wait_agreed_leader(node_api, node_namespace, count=3)
-    url = "http://leader-app-leader/"  # by name, as an app would: the cluster DNS, then kube-proxy
-    node_api.post(f"/api/v1/namespaces/{node_namespace}/pods", json=routing.client_pod("client", url)
-                  ).raise_for_status()
-    apps.wait_pod_ready(node_api, node_namespace, "client")
-    lease = apps.LeaseWatch(node_cluster.plane.client(), node_namespace, "leader-app")
-    lease.start()
-    lease.ready.wait(5)
-
-    def log() -> list[routing.Answer]:
-        return routing.parse(node_cluster.kubectl("logs", "-n", node_namespace, "client").stdout)
-
-    apps.observe.wait_for(lambda: any(a.code == 200 for a in log()), timeout=30, message="the leader answers")
+    lease, log = apps.leader_service_client(node_cluster, node_api, node_namespace)
     faults: list[tuple[str, float, str]] = []
 
     def fault(what: str, act) -> None:

@@ -26,24 +26,14 @@ def test_traffic_by_name_follows_the_leader_from_node_to_node(node_cluster, node
     node_cluster.kubectl("apply", "-k", routing.overlay(tmp_path, "leader-service", spread_over_nodes=True),
                          "-n", node_namespace)
     apps.wait_agreed_leader(node_api, node_namespace, count=3)
+
     def placements() -> dict[str, str]:
         return {p["metadata"]["name"]: p["spec"].get("nodeName", "") for p in
                 apps.observe.list_pods(node_api, node_namespace, apps.APP_SELECTOR)}
 
     placed = placements()
     assert set(placed.values()) == {host, second.name}, placed
-    client = routing.client_pod("client", "http://leader-app-leader/")
-    client["spec"]["nodeName"] = host
-    node_api.post(f"/api/v1/namespaces/{node_namespace}/pods", json=client).raise_for_status()
-    apps.wait_pod_ready(node_api, node_namespace, "client")
-    lease = apps.LeaseWatch(node_cluster.plane.client(), node_namespace, "leader-app")
-    lease.start()
-    lease.ready.wait(5)
-
-    def log() -> list[routing.Answer]:
-        return routing.parse(node_cluster.kubectl("logs", "-n", node_namespace, "client").stdout)
-
-    apps.observe.wait_for(lambda: any(a.code == 200 for a in log()), timeout=30, message="the leader answers")
+    lease, log = apps.leader_service_client(node_cluster, node_api, node_namespace, node=host)
     kinds = {
         "SIGTERM to the leader's elector": lambda old: routing.signal_elector(node_api, node_namespace, old,
                                                                               signal.SIGTERM),
