@@ -37,7 +37,7 @@ def _assert_clean(result: rollouts.Rollout) -> None:
 
 def test_each_deployment_rollout_moves_leadership_once_to_the_newest_revision(node_cluster, node_api, node_namespace):
     workload = rollouts.deploy(node_api, "Deployment", node_namespace, rollout_aware=ROLLOUT_AWARE)
-    results = _measure_all(node_cluster, workload, 3)
+    results = _measure_all(node_cluster, workload, 2)
     for result in results:
         _assert_clean(result)
         assert result.changes == (1 if result.leader_before_old else 0), result.line()
