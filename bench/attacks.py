@@ -10,7 +10,8 @@
 No PART: all three. ATTACK_CONNECTIONS sets N (2200); ATTACK_WORKERS the webhook's --workers (its default).
 To measure another tree's servers (the "before" figures), run it from that tree's directory: the webhook
 runs from the tree its localplane/ is in.
-Not run on the node: the processes are those the node runs, started here directly.
+Here the processes are those the node runs, started directly; `python -m bench.attacks_node` runs the
+webhook attacks against the webhook pods that manifests/ installs on the node.
 """
 from __future__ import annotations
 
@@ -44,14 +45,14 @@ def tree_rss_bytes(pid: int) -> int:
     return procs.rss_bytes(pid) + sum(tree_rss_bytes(int(child)) for child in children)
 
 
-async def slow_tls(port: int, count: int, stop: asyncio.Event, counts: dict[str, int]) -> None:
+async def slow_tls(port: int, count: int, stop: asyncio.Event, counts: dict[str, int], host: str = "127.0.0.1") -> None:
     ctx = ssl.create_default_context()
     ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
 
     async def one() -> None:
         while not stop.is_set():
             try:
-                reader, writer = await asyncio.open_connection("127.0.0.1", port, ssl=ctx)
+                reader, writer = await asyncio.open_connection(host, port, ssl=ctx)
                 counts["opened"] += 1
                 writer.write(b"POST /mutate HTTP/1.1\r\n")
                 while not stop.is_set() and not reader.at_eof():
@@ -66,7 +67,8 @@ async def slow_tls(port: int, count: int, stop: asyncio.Event, counts: dict[str,
     await asyncio.gather(*(one() for _ in range(count)))
 
 
-async def stalled_handshakes(port: int, count: int, stop: asyncio.Event, counts: dict[str, int]) -> None:
+async def stalled_handshakes(port: int, count: int, stop: asyncio.Event, counts: dict[str, int],
+                             host: str = "127.0.0.1") -> None:
     """Connections that send half a ClientHello (every other one: nothing) and wait, reconnecting when closed."""
     ctx = ssl.create_default_context()
     incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
@@ -79,7 +81,7 @@ async def stalled_handshakes(port: int, count: int, stop: asyncio.Event, counts:
     async def one(n: int) -> None:
         while not stop.is_set():
             try:
-                reader, writer = await asyncio.open_connection("127.0.0.1", port)
+                reader, writer = await asyncio.open_connection(host, port)
                 counts["opened"] += 1
                 if n % 2:
                     writer.write(hello[: len(hello) // 2])
