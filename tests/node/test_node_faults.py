@@ -1,6 +1,7 @@
 """Node faults on two real nodes: the leader's node cut off from the API server, killed outright, its
-kubelet and containerd restarted, drained; a rolling update over both nodes. A checker polls every candidate's elector (inside its pod) every
-20 ms and a watch keeps every Lease record, on one clock; figures are printed (`pytest -s`).
+kubelet and containerd restarted, drained; a rolling update over both nodes. A checker polls every
+candidate's elector (inside its pod) every 20 ms and a watch keeps every Lease record, on one clock;
+figures are printed (`pytest -s`).
 
 The election's timings are short (nodefaults.TIMINGS: lease 6 s, renew deadline 4 s, retry 0.5 s).
 The second node is added to the session's cluster for these tests (localplane.cluster.add_node).
