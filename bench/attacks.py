@@ -38,11 +38,7 @@ WORKERS = os.environ.get("ATTACK_WORKERS", "")
 def tree_rss_bytes(pid: int) -> int:
     """RSS of `pid` and its children (the webhook's worker processes): what its container's limit counts,
     shared pages counted once per process."""
-    try:
-        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-    except OSError:
-        children = []
-    return procs.rss_bytes(pid) + sum(tree_rss_bytes(int(child)) for child in children)
+    return procs.rss_bytes(pid) + sum(tree_rss_bytes(child) for child in procs.children(pid))
 
 
 async def slow_tls(port: int, count: int, stop: asyncio.Event, counts: dict[str, int], host: str = "127.0.0.1") -> None:

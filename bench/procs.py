@@ -89,6 +89,17 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
+def children(pid: int) -> list[int]:
+    """The direct children of pid (a server's worker processes)."""
+    return [int(child) for task in Path(f"/proc/{pid}/task").glob("*")
+            for child in read_text(str(task / "children")).split()]
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU time of pid and all its descendants: a server with worker processes works in its children."""
+    return cpu_seconds(pid) + sum(tree_cpu_seconds(child) for child in children(pid))
+
+
 def read_text(path: str) -> str:
     try:
         return Path(path).read_text()

@@ -66,8 +66,8 @@ def canned_answers(reviews: dict[str, bytes], directory: Path) -> None:
 
 
 def measure(url: str, body: Path, ca: Path, *, rate: float, duration: float, pid: int) -> dict[str, Any]:
-    """One run of load; adds the server's CPU milliseconds per request (single-process servers)."""
-    cpu_before = procs.cpu_seconds(pid)
+    """One run of load; adds the server's CPU milliseconds per request (its worker processes included)."""
+    cpu_before = procs.tree_cpu_seconds(pid)
     wrk = shutil.which("wrk")
     if rate == 0 and wrk:
         argv = [wrk, "-t1", "-c16", f"-d{duration:g}s", "-s", str(Path(__file__).with_name("post.lua")), url]
@@ -82,7 +82,7 @@ def measure(url: str, body: Path, ca: Path, *, rate: float, duration: float, pid
         raise RuntimeError(f"{argv[0]} failed: {done.stdout[-500:]} {done.stderr[-1500:]}")
     result = json.loads(lines[-1])
     if result.get("sent"):
-        result["cpu_ms"] = (procs.cpu_seconds(pid) - cpu_before) * 1000 / result["sent"]
+        result["cpu_ms"] = (procs.tree_cpu_seconds(pid) - cpu_before) * 1000 / result["sent"]
     return result
 
 
