@@ -1,4 +1,4 @@
-"""Leader-only Service: time from a graceful handover (the leader's elector gets SIGTERM) to the first
+"""Leader-only Service: time from a graceful handover (the leader's app calls `POST /release`) to the first
 request answered by the new leader, through the ClusterIP and kube-proxy, and the requests answered
 by a pod that was not the leader meanwhile. The direct path (the kube-elector controller writes the
 EndpointSlice when it sees the new holder on the Lease, examples/leader-service) against the label path
@@ -11,7 +11,6 @@ minimum sync period (1 s): a second EndpointSlice change within a second of the 
 """
 from __future__ import annotations
 
-import signal
 import tempfile
 import time
 from pathlib import Path
@@ -20,6 +19,7 @@ from typing import Any
 from bench import kube, record, stats
 from demo import observe, routing
 from localplane import cluster
+from localplane.node import pods
 
 MECHANISMS = {"direct (EndpointSlice by the controller)": "leader-service",
               "label (selector elector.dev/leader)": "leader-service-label"}
@@ -54,13 +54,16 @@ def main() -> None:
             namespaces = {label: f"bench-{example}" for label, example in MECHANISMS.items()}
             watches = {label: _prepare(running, api, namespaces[label], example, work)
                        for label, example in MECHANISMS.items()}
-            faults: dict[str, list[tuple[float, str]]] = {label: [] for label in MECHANISMS}
+            faults: dict[str, list[tuple[str, float, str]]] = {label: [] for label in MECHANISMS}
             for n in range(handovers):
                 for label in MECHANISMS:  # alternating, so both see the same machine
                     namespace = namespaces[label]
                     old = routing.holder(api, namespace)
-                    faults[label].append((time.time(), old))
-                    routing.signal_elector(api, namespace, old, signal.SIGTERM)
+                    faults[label].append(("release", time.time(), old))
+                    # POST /release, not SIGTERM: ten SIGTERMs put the elector into the kubelet's restart back-off.
+                    pod = api.get(f"/api/v1/namespaces/{namespace}/pods/{old}").json()
+                    code, _ = pods.http_post(pod, 4040, "/release", headers={"Elector-Release": "true"})
+                    assert code == 202, code
                     observe.wait_agreed_leader(api, namespace, count=3, timeout=60)
                     time.sleep(1.5)  # past kube-proxy's minimum sync period: each handover starts even
                 record.say(f"handover {n + 1}/{handovers} done for both")
@@ -68,13 +71,7 @@ def main() -> None:
             for label in MECHANISMS:
                 answers = routing.parse(running.kubectl("logs", "-n", namespaces[label], "client").stdout)
                 timeline = watches[label].holders_after(0)
-                results[label] = []
-                for i, (at_fault, old) in enumerate(faults[label]):
-                    until = faults[label][i + 1][0] if i + 1 < len(faults[label]) else end
-                    new = next(((w, who) for w, who in timeline if at_fault <= w < until and who and who != old), None)
-                    if new is not None:
-                        results[label].append(routing.analyse(answers, what="SIGTERM", fault=at_fault, at=new[0],
-                                                              old=old, new=new[1], until=until))
+                results[label], _ = routing.handovers(answers, faults[label], timeline, end)
                 served = routing.served_by_others(answers, timeline)
                 record.say(f"{label}: {len(answers)} requests, {len(served)} answered 200 by a pod not holding "
                            f"the Lease; {routing.summary(results[label])}")

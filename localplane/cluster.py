@@ -47,7 +47,6 @@ class Cluster:
         self.dns: coredns.CoreDNS | None = None
         self.timings: dict[str, float] = {}
         self._images_archive: Path | None = None
-        self.workdir = control_plane.workdir
 
     @classmethod
     def start(cls, workdir: Path, *, with_node: bool = True, nodes: int = 1, bins: binaries_.Binaries | None = None,
@@ -81,7 +80,6 @@ class Cluster:
             return cluster
         try:
             step = time.monotonic()
-            cluster.workdir = workdir
             cluster.network = network.NodeNetwork(workdir / "node", api_port=the_plane.api_port).start()
             with the_plane.client() as api:
                 api.post("/apis/discovery.k8s.io/v1/namespaces/default/endpointslices",
@@ -112,6 +110,11 @@ class Cluster:
             cluster.timings["total"],
             ", ".join(f"{k} {v:.1f} s" for k, v in cluster.timings.items() if k != "total")))
         return cluster
+
+    @property
+    def workdir(self) -> Path:
+        """The cluster's directory: the plane's, with one sub-directory per node."""
+        return self.plane.workdir
 
     @property
     def nodes(self) -> list[node.Node]:
