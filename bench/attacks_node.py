@@ -4,7 +4,8 @@ kube-elector installed from manifests/ on the local cluster (two webhook pods, t
 probes); from the host, ATTACK_CONNECTIONS (2200) connections to *each* webhook pod, half slow request
 heads (one byte every 5 s) and half stalled TLS handshakes, all reconnecting when closed; meanwhile 30
 opted-in pods are created (dry run: the API server calls the webhook through its Service all the same).
-Figures: pods refused, the webhook containers' RSS (idle, peak), restarts. Stays out of CI (minutes).
+Figures: pods refused, the webhook containers' memory (PSS summed over their processes; idle, peak),
+restarts. Stays out of CI (minutes).
 """
 from __future__ import annotations
 
@@ -25,12 +26,13 @@ MIB = 1024 * 1024
 SELECTOR = "app.kubernetes.io/name=kube-elector-webhook"
 
 
-def webhook_rss(api) -> tuple[int, int]:
-    """(sum of the webhook containers' RSS, their restarts), over both pods."""
+def webhook_memory(api) -> tuple[int, int]:
+    """(the webhook containers' memory, their restarts), over both pods. Memory is the sum of PSS over every
+    process (supervisor and forked workers): a sum of RSS would count the pages they share once per process."""
     found = api.get(f"/api/v1/namespaces/{cluster.NAMESPACE}/pods", params={"labelSelector": SELECTOR}).json()["items"]
-    rss = sum(procs.rss_bytes(pid) for pod in found for pid in pods.container_pids(pod).get("webhook", []))
+    pss = sum(procs.pss_bytes(pid) for pod in found for pid in pods.container_pids(pod).get("webhook", []))
     restarts = sum(s.get("restartCount", 0) for pod in found for s in pod["status"].get("containerStatuses", []))
-    return rss, restarts
+    return pss, restarts
 
 
 def main() -> None:
@@ -44,7 +46,7 @@ def main() -> None:
         webhooks = api.get(f"/api/v1/namespaces/{cluster.NAMESPACE}/pods", params={"labelSelector": SELECTOR}).json()
         targets = [(p["status"]["podIP"], 10250) for p in webhooks["items"]]
         time.sleep(3)
-        idle, restarts_before = webhook_rss(api)
+        idle, restarts_before = webhook_memory(api)
         stop, counts = asyncio.Event(), {"opened": 0, "closed": 0}
         loop = asyncio.new_event_loop()
 
@@ -64,16 +66,16 @@ def main() -> None:
             created += reply.status_code == 201
             if reply.status_code != 201:
                 refused.append(reply.text[:200])
-            peak = max(peak, webhook_rss(api)[0])
+            peak = max(peak, webhook_memory(api)[0])
             time.sleep(0.5)
         loop.call_soon_threadsafe(stop.set)
         thread.join(30)
-        _, restarts_after = webhook_rss(api)
+        _, restarts_after = webhook_memory(api)
         figures = {"connections per webhook pod": count, "webhook pods": len(targets), "opened": counts["opened"],
                    "pods created": created, "pods refused": len(refused),
                    "first refusal": refused[0] if refused else "", "webhook restarts": restarts_after - restarts_before,
-                   "webhook RSS idle MiB (both pods)": round(idle / MIB, 1),
-                   "webhook RSS peak MiB (both pods)": round(peak / MIB, 1)}
+                   "webhook PSS idle MiB (both pods)": round(idle / MIB, 1),
+                   "webhook PSS peak MiB (both pods)": round(peak / MIB, 1)}
         print("webhook on the node:", figures, flush=True)
         record.RESULTS.mkdir(parents=True, exist_ok=True)
         (record.RESULTS / "attacks_node.json").write_text(

@@ -79,6 +79,13 @@ def rss_bytes(pid: int) -> int:
     return int(match.group(1)) * 1024 if match else 0
 
 
+def pss_bytes(pid: int) -> int:
+    """Proportional set size: a page shared by n processes (a forked server's workers) counts 1/n in each,
+    so a sum over processes is what they hold together, where a sum of RSS counts shared pages n times."""
+    match = re.search(r"^Pss:\s+(\d+) kB", read_text(f"/proc/{pid}/smaps_rollup"), re.MULTILINE)
+    return int(match.group(1)) * 1024 if match else 0
+
+
 def cpu_seconds(pid: int) -> float:
     """CPU time of the process, all its threads (children not): nanoseconds from schedstat where the
     kernel has it, else user + system clock ticks (10 ms steps)."""
