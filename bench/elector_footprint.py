@@ -258,7 +258,7 @@ def main() -> None:
             picked = [v for k, v in sample.items() if k != "idle" and v[0] == leading]
             rows.append(stats.row(f"RSS after {label}, {role}", "MiB", [v[1] / mib for v in picked],
                                    baseline=floor_rss, baseline_name="idle interpreter",
-                                   target="≤ 30 MB", check=lambda v, b: v * mib <= 30e6))
+                                   target="≤ 18 MiB (issue 24)", check=lambda v, b: v <= 18))
         for role, leading in (("leading", True), ("following", False)):
             picked = [v for k, v in sample.items() if k != "idle" and v[0] == leading]
             rows.append(stats.row(f"CPU per hour {role} (over {label})", "CPU s/h", [v[2] for v in picked]))
@@ -283,10 +283,10 @@ def main() -> None:
                 ours = [rss / mib for pod, (lead, rss) in sample.items() if pod.startswith("light") and lead == leading]
                 theirs = [rss / mib for pod, (lead, rss) in sample.items() if pod.startswith("venv") and lead == leading]
                 rows.append(stats.row(f"container RSS after {label}, {role}", "MiB", ours, baseline=theirs,
-                                       baseline_name=venv, target="≤ venv image + 5 %",
-                                       check=lambda v, b: b is not None and v <= b * 1.05))
+                                       baseline_name=venv, target="≤ 18 MiB (issue 24)",
+                                       check=lambda v, b: v <= 18))
         rows.append(stats.row("webhook image size, uncompressed", "MB", [sizes["webhook"][0] / MB],
-                               note=f"compressed {sizes['webhook'][1] / MB:.1f} MB"))
+                               target="≤ 60 MB (issue 24)", check=lambda v, b: v <= 60, note=f"compressed {sizes['webhook'][1] / MB:.1f} MB"))
         extra = {"images": {kind: {"image": names[kind], "uncompressed_bytes": sizes[kind][0],
                                    "compressed_bytes": sizes[kind][1]} for kind in names},
                  "elector_image_files": [{"bytes": size, "path": path} for size, path in sizes["light"][2]],
