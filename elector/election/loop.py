@@ -325,8 +325,12 @@ class LeaderElector:
                 await self._changed.wait()
 
     async def _watch_loop(self) -> None:
-        """Follow Lease changes; fall back to polling (in `_follow_once`) while the watch is down."""
+        """Follow Lease changes; fall back to polling (in `_follow_once`) while the watch is down. A watch
+        the API server ends at its timeoutSeconds is opened again at once, without polling in between:
+        the new watch's first event is the Lease as it is now, so nothing is missed (a follower would
+        otherwise GET once or twice per re-open). One that ends sooner than a retry period counts as down."""
         while True:
+            opened = self.clock.now()
             try:
                 async for obs in self.lock.watch():
                     self._watch_ok = True
@@ -337,6 +341,8 @@ class LeaderElector:
                         continue
                     self._observe(obs)
                     self._wakeup.set()  # the follower loop recomputes (no API call while held)
+                if self._watch_ok and self.clock.now() - opened >= self.config.retry_period:
+                    continue  # ended by the server after its timeout: the next one at once
             except locks.LockError as exc:
                 logger.debug("watch failed", extra={"fields": logs.error_fields(exc)})
             self._watch_ok = False

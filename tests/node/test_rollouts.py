@@ -37,7 +37,7 @@ def _assert_clean(result: rollouts.Rollout) -> None:
 
 def test_each_deployment_rollout_moves_leadership_once_to_the_newest_revision(node_cluster, node_api, node_namespace):
     workload = rollouts.deploy(node_api, "Deployment", node_namespace, rollout_aware=ROLLOUT_AWARE)
-    results = _measure_all(node_cluster, workload, 2)
+    results = _measure_all(node_cluster, workload, 1)
     for result in results:
         _assert_clean(result)
         assert result.changes == (1 if result.leader_before_old else 0), result.line()
@@ -47,7 +47,7 @@ def test_each_statefulset_rollout_ends_on_the_update_revision_with_at_most_two_m
         node_cluster, node_api, node_namespace):
     workload = rollouts.deploy(node_api, "StatefulSet", node_namespace, rollout_aware=ROLLOUT_AWARE)
     highest = f"{workload.name}-{workload.replicas - 1}"
-    results = _measure_all(node_cluster, workload, 2)
+    results = _measure_all(node_cluster, workload, 1)
     for result in results:
         _assert_clean(result)
         # The highest ordinal goes first, before any new pod exists: a leader there hands over to an old

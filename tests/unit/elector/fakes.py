@@ -116,6 +116,11 @@ class LeaseStore:
         for queue in self._watchers:
             queue.put_nowait(self._snapshot())
 
+    def end_watches(self) -> None:
+        """Every open watch ends as the API server ends one at its timeoutSeconds: the stream just stops."""
+        for queue in self._watchers:
+            queue.put_nowait(None.__class__)
+
     def set_down(self, down: bool) -> None:
         self.down = down
         if down:
@@ -133,6 +138,8 @@ class LeaseStore:
                 item = await queue.get()
                 if item is StopAsyncIteration:
                     raise locks.LockError("watch closed")
+                if item is None.__class__:
+                    return
                 yield item()
         finally:
             self._watchers.remove(queue)
@@ -149,6 +156,7 @@ class InMemoryLock:
         self.deaf = False  # its watch delivers nothing (a watch being re-established)
         self._rv: Optional[int] = None
         self._written = ""  # the spec text of our last write
+        self.gets = 0
 
     async def _check(self) -> None:
         if self.hang:
@@ -157,6 +165,7 @@ class InMemoryLock:
             raise locks.LockError("connection refused")
 
     async def get(self) -> locks.Observed:
+        self.gets += 1
         await self._check()
         obs = self.store.observed()
         if obs is None:
