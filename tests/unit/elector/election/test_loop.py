@@ -325,13 +325,18 @@ async def test_a_forged_huge_lease_duration_is_capped(clock, store, candidates):
     assert a.view().is_leader and a.view().term == 5
 
 
-async def test_a_watch_the_server_ends_is_reopened_without_a_get(clock, store, candidates):
-    """The API server ends every watch at its timeoutSeconds (240-300 s here): followers open the next one
-    at once and make no GET for it (bench/elector_apiload.py saw 1-2 GETs per re-open before)."""
+async def _settled_with_gets(clock, candidates):
+    """Three candidates after 20 s: (all, the followers, each follower's GETs so far)."""
     electors = [candidates(n) for n in "abc"]
     await clock.advance(20, every=0.05)
     followers = [e for e in electors if not e.view().is_leader]
-    before = [f.lock.gets for f in followers]
+    return electors, followers, [f.lock.gets for f in followers]
+
+
+async def test_a_watch_the_server_ends_is_reopened_without_a_get(clock, store, candidates):
+    """The API server ends every watch at its timeoutSeconds (240-300 s here): followers open the next one
+    at once and make no GET for it (bench/elector_apiload.py saw 1-2 GETs per re-open before)."""
+    electors, followers, before = await _settled_with_gets(clock, candidates)
     for _ in range(3):
         store.end_watches()
         await clock.advance(10, every=0.05, check=no_two_leaders(*electors))
@@ -343,10 +348,7 @@ async def test_a_watch_the_server_ends_is_reopened_without_a_get(clock, store, c
 async def test_a_watch_that_ends_at_once_falls_back_to_polling(clock, store, candidates):
     """A stream that ends as soon as it opens (a proxy cutting it) is a watch that is down: the follower
     polls every retry period rather than spinning on re-opens."""
-    electors = [candidates(n) for n in "abc"]
-    await clock.advance(20, every=0.05)
-    followers = [e for e in electors if not e.view().is_leader]
-    before = [f.lock.gets for f in followers]
+    _, followers, before = await _settled_with_gets(clock, candidates)
     for _ in range(20):
         store.end_watches()
         await clock.advance(0.5, every=0.05)
