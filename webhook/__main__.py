@@ -35,7 +35,6 @@ def main(argv: list[str] | None = None) -> int:
     for key, value in cfg.removed_settings.items():
         log.warning(f"setting {key} is no longer used and is ignored: {settings.REMOVED[key]}",
                     extra={"event": "setting_removed", "setting": key, "value": value})
-    ctx = tls.server_context()
     if cfg.cert_mode == "self-managed":  # its Secret and caBundle: the webhook's only API use
         try:
             api = kube.Api(kube.connect(cfg.kubeconfig))
@@ -43,9 +42,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"kube-elector-webhook: cannot reach the Kubernetes API: {exc}; "
                   "set --kubeconfig or run in a cluster", file=sys.stderr)
             return 1
-        source: Any = tls.SelfManagedSource(ctx, api, cfg, Path(tempfile.mkdtemp(prefix="kube-elector-tls-")))
+        source: Any = tls.SelfManagedSource(api, cfg, Path(tempfile.mkdtemp(prefix="kube-elector-tls-")))
     else:  # files: no API client at all
-        source = tls.FileSource(ctx, cfg.tls_cert_file, cfg.tls_key_file)
+        source = tls.FileSource(cfg.tls_cert_file, cfg.tls_key_file)
     source.refresh()
     if not source.ready:
         print("kube-elector-webhook: no usable certificate yet; see the log line above", file=sys.stderr)
@@ -69,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
         uvicorn.Config(
             draining.closing_when(application, lambda: server.draining), host=cfg.host, port=cfg.listen_port,
             log_config=None, access_log=False, loop="uvloop",  # TLS: guard's options (webhook/handshakes.py)
-            **guard.uvicorn_options(cfg.limits, ctx),
+            **guard.uvicorn_options(cfg.limits, lambda: source.context),
         ),
         drain_seconds=cfg.shutdown_drain_seconds,
     )

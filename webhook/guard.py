@@ -26,7 +26,7 @@ import asyncio
 import resource
 import ssl
 import time
-from typing import Any, ClassVar
+from typing import Any, Callable, ClassVar
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
@@ -177,9 +177,9 @@ def protocol(limits: Limits) -> type[GuardedProtocol]:
     return type("GuardedHttpToolsProtocol", (GuardedProtocol,), attrs)
 
 
-def uvicorn_options(limits: Limits, context: ssl.SSLContext) -> dict[str, Any]:
+def uvicorn_options(limits: Limits, context: Callable[[], ssl.SSLContext]) -> dict[str, Any]:
     """The uvicorn.Config arguments that bound the server (its own cap is off: ours makes room instead).
-    TLS is not uvicorn's: webhook/handshakes.py handshakes with `context`, bounded, then hands over to us."""
+    TLS is not uvicorn's: webhook/handshakes.py handshakes with `context()`, bounded, then hands over to us."""
     return {"http": handshakes.Gate(protocol(limits), context, limits), "timeout_keep_alive": limits.idle_timeout_seconds,
             "limit_concurrency": None, "backlog": limits.backlog, "h11_max_incomplete_event_size": limits.max_head_bytes}
 

@@ -39,9 +39,10 @@ class Gate:
     as guard.py's limits are).
     """
 
-    def __init__(self, protocol: Callable[..., asyncio.Protocol], context: ssl.SSLContext, limits: Limits) -> None:
+    def __init__(self, protocol: Callable[..., asyncio.Protocol], context: Callable[[], ssl.SSLContext],
+                 limits: Limits) -> None:
         self.protocol = protocol  # the HTTP protocol, made once the handshake is done
-        self.context = context  # the live context: webhook/tls.py reloads certificates into it
+        self.context = context  # the context now served: webhook/tls.py replaces it on a rotation
         self.limits = limits
         self.pending: dict[Handshake, None] = {}  # the handshakes under way, oldest first
         self.tasks: set[asyncio.Task[None]] = set()
@@ -92,7 +93,7 @@ class Handshake(asyncio.Protocol):
         gate, limits = self.gate, self.gate.limits
         try:
             await asyncio.get_running_loop().connect_accepted_socket(
-                lambda: gate.protocol(**self.kwargs), sock, ssl=gate.context,
+                lambda: gate.protocol(**self.kwargs), sock, ssl=gate.context(),
                 ssl_handshake_timeout=limits.handshake_timeout_seconds,
                 ssl_shutdown_timeout=limits.close_timeout_seconds)
         except Exception as exc:  # noqa: BLE001 (the client's doing: too slow, not TLS, gone)

@@ -1,7 +1,10 @@
 """The serving TLS context, and certificate sources that swap certificates without a restart.
 
-`ssl.SSLContext.load_cert_chain` on the live context affects every handshake after it,
-so rotation needs no new listener (the same idea as Go's GetCertificate).
+A source loads each new pair into a fresh context and then publishes it (`context`); handshakes read
+the published one, so rotation needs no new listener (the same idea as Go's GetCertificate). Never load
+into the context being served: `load_cert_chain` sets the certificate, then the key, with the GIL
+released, and a handshake in between gets the new certificate and no key ("no shared cipher", which
+CI saw under load); a trial that loaded while handshaking in a loop even corrupted OpenSSL's heap.
 """
 
 from __future__ import annotations
@@ -29,8 +32,8 @@ def server_context() -> ssl.SSLContext:
 class FileSource:
     """Certificates from files (a mounted Secret from kube-elector-certs or cert-manager)."""
 
-    def __init__(self, ctx: ssl.SSLContext, cert_file: Path, key_file: Path) -> None:
-        self._ctx, self._cert, self._key = ctx, cert_file, key_file
+    def __init__(self, cert_file: Path, key_file: Path, context: ssl.SSLContext | None = None) -> None:
+        self._ctx, self._cert, self._key = context or server_context(), cert_file, key_file
         self._loaded: tuple[bytes, bytes] | None = None
 
     @property
@@ -44,6 +47,7 @@ class FileSource:
         return webhook_tls.expiry_seconds(self._loaded[0], now=datetime.datetime.now(datetime.timezone.utc))
     @property
     def context(self) -> ssl.SSLContext:
+        """The context to handshake with: replaced whole on a rotation, never changed once published."""
         return self._ctx
 
     @property
@@ -64,12 +68,13 @@ class FileSource:
             return False
         if current == self._loaded:
             return False
+        fresh = server_context()
         try:
-            self._ctx.load_cert_chain(self._cert, self._key)
+            fresh.load_cert_chain(self._cert, self._key)
         except (ssl.SSLError, OSError) as exc:  # e.g. a half-written pair during a Secret update
             log.error("certificate rejected", extra={"event": "cert_rejected", "error": str(exc)})
             return False
-        self._loaded = current
+        self._ctx, self._loaded = fresh, current  # one reference swap: a handshake sees one whole pair
         log.info("certificate loaded", extra={"event": "cert_loaded", "file": str(self._cert)})
         return True
 
@@ -82,10 +87,10 @@ class SelfManagedSource:
     it does not trust our CA, e.g. after `kubectl apply` reset it.
     """
 
-    def __init__(self, ctx: ssl.SSLContext, api: kube.Api, settings: Settings, workdir: Path) -> None:
+    def __init__(self, api: kube.Api, settings: Settings, workdir: Path) -> None:
         self._api, self._settings = api, settings
         workdir.mkdir(parents=True, exist_ok=True)
-        self._files = FileSource(ctx, workdir / "tls.crt", workdir / "tls.key")
+        self._files = FileSource(workdir / "tls.crt", workdir / "tls.key")
         self._workdir = workdir
         self._written: pki.KeyPair | None = None
         self._names = [*webhook_tls.service_names(settings.service_name, settings.namespace), *settings.cert_extra_dns]
@@ -96,11 +101,16 @@ class SelfManagedSource:
 
     def expiry_seconds(self) -> float | None:
         return self._files.expiry_seconds()
+
+    @property
+    def context(self) -> ssl.SSLContext:
+        return self._files.context
+
     def use_directory(self, workdir: Path) -> None:
         """Write the files in `workdir` from now on: each forked worker (webhook/workers.py) keeps its own,
         so that none loads a pair a sibling is writing. The certificate served stays until a refresh."""
         loaded = self._files.loaded
-        self._files = FileSource(self._files.context, workdir / "tls.crt", workdir / "tls.key")
+        self._files = FileSource(workdir / "tls.crt", workdir / "tls.key", context=self._files.context)
         self._files.loaded = loaded
         self._workdir, self._written = workdir, None
 

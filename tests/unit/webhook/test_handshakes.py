@@ -44,7 +44,7 @@ def test_the_cap_closes_the_oldest_and_the_deadline_the_rest_while_a_handshake_g
                                       days=1).write(tmp_path, "tls")
     context = tls.server_context()
     context.load_cert_chain(cert, key)
-    gate = handshakes.Gate(Echo, context, Limits(max_handshakes=10, handshake_timeout_seconds=2.0))
+    gate = handshakes.Gate(Echo, lambda: context, Limits(max_handshakes=10, handshake_timeout_seconds=2.0))
     client = ssl.create_default_context()
     client.check_hostname, client.verify_mode = False, ssl.CERT_NONE
 
