@@ -49,9 +49,15 @@ class InstalledWebhook:
     log_path: Path
     argv: list[str] = field(default_factory=list)
 
-    def stop(self) -> None:
+    def stop(self, *, drain: bool = True) -> None:
+        """SIGTERM: the webhook drains (shutdown_drain_seconds) as in a rolling update. `drain=False`, for a
+        fixture's teardown: a second SIGTERM stops it at once (webhook/draining.py)."""
         if self.process.poll() is None:
             self.process.terminate()
+            if not drain:
+                time.sleep(0.2)  # the first signal handled: the second one is not taken for it
+                if self.process.poll() is None:
+                    self.process.terminate()
             try:
                 self.process.wait(10)
             except subprocess.TimeoutExpired:

@@ -52,7 +52,7 @@ def two_replicas(control_plane, tmp_path):
         yield hooks, proxy.backends
     finally:
         for hook in hooks:
-            hook.stop()
+            hook.stop(drain=False)
         proxy.stop()
         with control_plane.client() as api:
             api.delete(MWC)

@@ -32,7 +32,7 @@ pytestmark = pytest.mark.timeout(120)
 def webhook(control_plane, tmp_path_factory):
     hook = webhook_install.install(control_plane, tmp_path_factory.mktemp("webhook"), extra_args=LIMITS)
     yield hook
-    hook.stop()
+    hook.stop(drain=False)
     with control_plane.client() as api:
         api.delete(f"/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/{webhook_install.CONFIGURATION}")
 

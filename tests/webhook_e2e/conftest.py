@@ -13,7 +13,7 @@ from localplane.kube_elector import webhook as webhook_install
 def webhook(control_plane, tmp_path_factory) -> Iterator[webhook_install.InstalledWebhook]:
     hook = webhook_install.install(control_plane, tmp_path_factory.mktemp("webhook"))
     yield hook
-    hook.stop()
+    hook.stop(drain=False)
     # Leave no Fail-policy webhook behind for later modules.
     with control_plane.client() as api:
         api.delete(f"/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/{webhook_install.CONFIGURATION}")
