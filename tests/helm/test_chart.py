@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.helm import charts
+from webhook import settings
 
 
 def test_helm_lint_is_clean(helm):
@@ -156,3 +157,23 @@ def test_the_webhook_may_write_no_rbac_and_causes_no_side_effects(helm):
     assert not {"bind", "escalate", "*"} & {verb for rule in rules for verb in rule["verbs"]}
     assert {hook["sideEffects"] for hook in objects["MutatingWebhookConfiguration", "kube-elector"]["webhooks"]} == {
         "None"}
+
+
+@pytest.mark.parametrize("values", [{}, {"certManager.enabled": True, "elector.leaseDuration": "20s",
+                                         "elector.nativeSidecar": False, "elector.port": 5050, "elector.probePort": 5051,
+                                         "webhook.excludedNamespaces": ["kube-system", "monitoring"]}])
+def test_the_webhook_starts_with_the_settings_the_chart_renders(helm, tmp_path, values):
+    """The rendered ConfigMap, the container's args and env, through webhook.settings.load as in the pod."""
+    objects = {(o["kind"], o["metadata"]["name"]): o
+               for o in charts.documents(helm.template(values, namespace="elector-system"))}
+    config = tmp_path / "config.yaml"
+    config.write_text(objects["ConfigMap", "kube-elector-webhook"]["data"]["config.yaml"])
+    (container,) = objects["Deployment", "kube-elector-webhook"]["spec"]["template"]["spec"]["containers"]
+    argv = [str(config) if arg == "/etc/kube-elector/config.yaml" else arg for arg in container["args"]]
+    env = {var["name"]: var.get("value", "elector-system") for var in container["env"]}  # valueFrom: the namespace
+    cfg = settings.load(argv, environ=env)
+    assert cfg.namespace == "elector-system" and cfg.image.startswith("ghcr.io/kube-elector/elector:")
+    assert cfg.cert_mode == ("files" if values else "self-managed") and cfg.removed_settings == {}
+    assert (cfg.native_sidecar, cfg.port, cfg.election.lease_duration) == (
+        (False, 5050, "20s") if values else (True, 4040, "15s"))
+    assert "elector-system" in cfg.excluded_namespaces

@@ -79,9 +79,8 @@ WEBHOOK_ALLOW = {
     "email.utils": "HTTP dates", "email.parser": "http.client headers", "http.cookies": "starlette requests",
     "multiprocessing": "uvicorn imports", "zlib": "compression", "gzip": "prometheus_client",
     "wsgiref.simple_server": "prometheus_client exposition", "socketserver": "controller health server",
-    "http.server": "controller health server", "decimal": "pydantic", "fractions": "pydantic",
-    "zoneinfo": "pydantic", "pprint": "error messages", "difflib": "error messages", "dataclasses": "settings",
-    "enum": "settings", "typing": "pydantic",
+    "http.server": "controller health server", "difflib": "click and jsonpatch error messages",
+    "dataclasses": "settings", "enum": "settings", "typing": "settings (field types), starlette",
 }
 # Packages shipped whole, because their modules are looked up by name at run time (codecs) or imported
 # lazily by asyncio; without what only runs on Windows or as `python -m`, and the CJK codecs (they need
