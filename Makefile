@@ -33,7 +33,7 @@ test: install binaries images
 
 ## test-unit: the fast tests only (seconds, no control plane, no node)
 test-unit: install
-	$(PY) -m pytest -m 'not controlplane and not node and not machine and not image' $(ARGS)
+	$(PY) -m pytest -m 'not controlplane and not node and not image' $(ARGS)
 
 ## test-controlplane: only the tests that run through the real API server without a node
 test-controlplane: install binaries
@@ -41,7 +41,7 @@ test-controlplane: install binaries
 
 ## test-node: only the tests on the local cluster with a real node (kubelet + containerd)
 test-node: install binaries images
-	$(PY) -m pytest -m 'node or machine' $(ARGS)
+	$(PY) -m pytest -m node $(ARGS)
 
 ## cluster: a local cluster with a node in the foreground (ARGS=--no-node: the plane only; ARGS=--install:
 ##          with kube-elector installed); kubeconfig in .cluster/kubeconfig

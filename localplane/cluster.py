@@ -7,7 +7,7 @@ our images on them, and kube-elector installed from the shipped manifests as use
 
 Node 0 is the host itself; `add_node()` starts another in namespaces of its own (localplane.node.layout),
 `remove_node()` takes it away (its Node object and pods too). `stop()` undoes everything in reverse;
-what it leaves is checked by tests/node/test_machine.py.
+that it leaves nothing is checked around every cluster the suite starts (tests/node/machine.py).
 """
 
 from __future__ import annotations

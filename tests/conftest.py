@@ -17,6 +17,7 @@ import pytest
 from localplane import cluster
 from localplane.controlplane import plane
 from localplane.process import binaries
+from tests.node import machine
 
 _PLANE_FIXTURE = "control_plane"
 _NODE_FIXTURE = "node_cluster"  # tests/node/conftest.py: a cluster with a real node
@@ -30,16 +31,12 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.controlplane)
         if _NODE_FIXTURE in names:
             item.add_marker(pytest.mark.node)
-    # A `machine` test starts and stops a whole node itself: it runs before the session's node
-    # cluster exists (one kubelet per machine at a time).
-    items.sort(key=lambda item: item.get_closest_marker("machine") is None)
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
     """Build missing binaries here, outside any test's timeout (a cold build takes many minutes)."""
     needs = {_PLANE_FIXTURE, _NODE_FIXTURE}
-    if any(needs & set(getattr(item, "fixturenames", ())) or item.get_closest_marker("machine")
-           for item in session.items):
+    if any(needs & set(getattr(item, "fixturenames", ())) for item in session.items):
         capture = session.config.pluginmanager.getplugin("capturemanager")
         with capture.global_and_fixture_disabled():
             binaries.ensure()
@@ -99,8 +96,12 @@ def namespace(api: httpx.Client) -> Iterator[str]:
 # that every package (tests/node, tests/security) shares the one session node.
 @pytest.fixture(scope="session")
 def node_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[cluster.Cluster]:
-    with cluster.Cluster.start(tmp_path_factory.mktemp("node-cluster")) as running:
+    """Stopped, it leaves the machine as it was (tests/node/machine.py; a second node comes and goes
+    in between, tests/node/nodefaults.py): else the last test using it errors at its teardown."""
+    workdir = tmp_path_factory.mktemp("node-cluster")
+    with machine.left_as_found(workdir) as running_now, cluster.Cluster.start(workdir) as running:
         running.install_kube_elector()
+        running_now()
         yield running
 
 

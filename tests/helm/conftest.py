@@ -16,6 +16,7 @@ import pytest
 from localplane import cluster
 from localplane.process import binaries
 from tests.helm import charts
+from tests.node import machine
 
 
 @pytest.fixture(scope="session")
@@ -33,7 +34,9 @@ def helm(tmp_path_factory: pytest.TempPathFactory) -> charts.Helm:
 
 @pytest.fixture(scope="package")
 def node_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[cluster.Cluster]:
-    with cluster.Cluster.start(tmp_path_factory.mktemp("helm-cluster")) as running:
+    workdir = tmp_path_factory.mktemp("helm-cluster")
+    with machine.left_as_found(workdir) as running_now, cluster.Cluster.start(workdir) as running:
+        running_now()
         yield running
 
 

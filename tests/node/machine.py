@@ -2,14 +2,17 @@
 
 Processes of our binaries (and of any pod), network links, mounts, cgroups, iptables rules,
 the sysctls the kubelet and the CNI plugin change, and the host paths the kubelet and containerd
-use whatever they are told.
+use whatever they are told. `left_as_found` wraps each cluster the suite starts (tests/conftest.py,
+tests/helm/conftest.py): a cluster that leaves anything behind fails the suite at its teardown.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import subprocess
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from localplane.node import layout, network, node
@@ -84,3 +87,22 @@ def snapshot(workdir: Path) -> dict[str, object]:
                                          *(layout.NodeLayout(i).run_dir for i in range(1, layout.MAX_NODES))]
                         if p.exists()),
     }
+
+
+#: What a running node must show in a snapshot: an empty diff after it stops then means something.
+SEEN_WHILE_RUNNING = ("processes", "links", "mounts", "cgroups")
+
+
+@contextlib.contextmanager
+def left_as_found(workdir: Path) -> Iterator[Callable[[], None]]:
+    """Around a cluster's whole life: the machine after it stopped is as before it started. The body calls
+    the function it is given once the cluster runs (a snapshot then must differ from the one before).
+    Raises AssertionError naming what changed; nothing is checked when the body raised."""
+    before, during = snapshot(workdir), {}
+    yield lambda: during.update(snapshot(workdir))
+    after = snapshot(workdir)
+    unseen = [key for key in SEEN_WHILE_RUNNING if during and during[key] == before[key]]
+    assert during and not unseen, f"the running cluster did not show in the snapshot: {unseen or 'not taken'}"
+    changed = {key: (before[key], after[key]) for key in before if after[key] != before[key]}
+    assert not changed, "the stopped cluster left the machine changed: " + "; ".join(
+        f"{key}: before {old!r}, after {new!r}" for key, (old, new) in changed.items())
