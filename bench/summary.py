@@ -12,15 +12,17 @@ MARK = "<!-- results: written by `make bench` (bench/summary.py) -->"
 # no result is left out, never carried over from an older run).
 README_BEGIN = "<!-- performance: written by `make bench` (bench/summary.py) from bench/results/ -->"
 README_END = "<!-- /performance -->"
+#: A row's label in the README, before its own (the figure's name unless one is given): which comparison it is.
+LABEL_PREFIX = {"injector_compare": "webhook beside the Vault injector: "}
 HEADLINES = [
     ("webhook_e2e", "added by the webhook at the median", "pod CREATE time added by the webhook (median, real API server)"),
-    ("injector_compare", "CPU per admission at saturation, small pod", "webhook beside the Vault injector: CPU per admission at saturation, small pod"),
-    ("injector_compare", "CPU per admission at saturation, large pod", "webhook beside the Vault injector: CPU per admission at saturation, large pod"),
-    ("injector_compare", "throughput at saturation, small pod", "webhook beside the Vault injector: throughput at saturation, small pod"),
-    ("injector_compare", "throughput at saturation, large pod", "webhook beside the Vault injector: throughput at saturation, large pod"),
-    ("injector_compare", "p99 at 200 req/s, small pod", "webhook beside the Vault injector: p99 at 200 req/s, small pod"),
-    ("injector_compare", "p99 at 200 req/s, large pod", "webhook beside the Vault injector: p99 at 200 req/s, large pod"),
-    ("injector_compare", "peak memory during saturation (PSS, all processes), small pod", "webhook beside the Vault injector: memory under load (PSS), small pod"),
+    ("injector_compare", "CPU per admission at saturation, small pod", None),
+    ("injector_compare", "CPU per admission at saturation, large pod", None),
+    ("injector_compare", "throughput at saturation, small pod", None),
+    ("injector_compare", "throughput at saturation, large pod", None),
+    ("injector_compare", "p99 at 200 req/s, small pod", None),
+    ("injector_compare", "p99 at 200 req/s, large pod", None),
+    ("injector_compare", "peak memory during saturation (PSS, all processes), small pod", "memory under load (PSS), small pod"),
     ("webhook_load", "p99 at 200 req/s, small pod", "webhook p99 at 200 req/s, small pod, vs a bare uvicorn+TLS server"),
     ("elector_footprint", "webhook image size, uncompressed", None),
     ("elector_footprint", "elector image size, uncompressed", None),
@@ -83,7 +85,7 @@ def readme_table(documents: list[dict]) -> str:
         r = stats.Row(**{k: v for k, v in found.items() if k != "ratio"})
         base = f"{one(r.baseline)} ({r.baseline_name})" if r.baseline else "-"
         met = {True: "yes", False: "**no**", None: "-"}[r.met]
-        lines.append(f"| {label or figure} | {one(r.value)} {r.unit} | {base} | {r.target or '-'} | {met} "
+        lines.append(f"| {LABEL_PREFIX.get(name, '')}{label or figure} | {one(r.value)} {r.unit} | {base} | {r.target or '-'} | {met} "
                      f"| {name}, {doc['machine']['date'][:10]} |")
     return "\n".join(lines)
 
