@@ -78,7 +78,7 @@ def parse_flags(cls: type, argv: list[str], prog: str) -> tuple[dict[str, Any], 
         hint, raw = kinds[dest], given[dest]
         try:
             if _is_list(hint):
-                value: Any = [item for text in raw for item in list_items(text)]
+                value: Any = [item for text in raw for item in _list_items(text)]
             elif dataclasses.is_dataclass(hint):
                 value = json.loads(raw)
             else:
@@ -122,7 +122,7 @@ def _metavar(hint: Any) -> str:
     return typing.cast(str, hint.__name__)
 
 
-def list_items(text: str) -> list[str]:
+def _list_items(text: str) -> list[str]:
     """The items of one list flag: `a`, `a,b`, `"a,b",c`, `[a,b]` or `["a","b"]`; `[]` is none."""
     text = text.strip()
     if text.startswith("[") != text.endswith("]"):
