@@ -30,6 +30,7 @@ class LeaderChecker(threading.Thread):
         self.overlaps: list[tuple[float, list[str]]] = []
         self.history: list[tuple[float, tuple[str, ...]]] = []  # (when, who said is_leader) on each change
         self.errors: list[str] = []
+        self.handovers_mid_sweep = 0  # sweeps that asked the old leader before and the new one after a handover
         self._stop_event = threading.Event()
 
     def __enter__(self) -> LeaderChecker:
@@ -57,13 +58,16 @@ class LeaderChecker(threading.Thread):
                     except httpx.HTTPError as exc:
                         self.errors.append(repr(exc))
                     listed = now
-                saying = tuple(sorted(p["metadata"]["name"] for p in pods
-                                      if (observe.elector_status(p, timeout=0.2) or {}).get("is_leader")))
+                claims = [(p, status) for p in pods if (status := observe.elector_status(p, timeout=0.2) or {}).get("is_leader")]
+                saying = tuple(sorted(p["metadata"]["name"] for p, _ in claims))
                 self.sweeps += 1
                 if not self.history or self.history[-1][1] != saying:
                     self.history.append((time.monotonic(), saying))
                 if len(saying) > 1:
-                    self.overlaps.append((time.monotonic(), list(saying)))
+                    if at_once(claims, lambda pod: observe.elector_status(pod, timeout=0.2)):
+                        self.overlaps.append((time.monotonic(), list(saying)))
+                    else:
+                        self.handovers_mid_sweep += 1
                 self._stop_event.wait(self.interval)
 
     # --- results
@@ -96,5 +100,19 @@ class LeaderChecker(threading.Thread):
         return longest
 
     def summary(self) -> str:
-        return (f"{self.sweeps} sweeps, {len(self.overlaps)} with two leaders, {self.moves()} leader moves "
+        return (f"{self.sweeps} sweeps, {len(self.overlaps)} with two leaders ({self.handovers_mid_sweep} handovers "
+                f"between two answers of one sweep), {self.moves()} leader moves "
                 f"({' -> '.join(self.leaders())}), longest leaderless gap {self.longest_gap():.2f} s")
+
+
+def at_once(claims: list[tuple[dict[str, Any], dict[str, Any]]],
+            ask: Callable[[dict[str, Any]], dict[str, Any] | None]) -> bool:
+    """Whether two of `claims` (pod, its answer saying is_leader; in the order they were asked) led at the same
+    time. A sweep asks one pod after another, so a handover between two answers shows the old leader and
+    the new one in one sweep. Each pod but the last is asked again, after every later one said it leads:
+    if it still leads in the same term, it led throughout, while a later one led too."""
+    for pod, first in claims[:-1]:
+        again = ask(pod) or {}
+        if again.get("is_leader") and again.get("term") == first.get("term"):
+            return True
+    return False

@@ -315,7 +315,12 @@ def test_uninstall_removes_the_webhook_configuration_before_the_webhook_pods_sto
           + f"; {loop.created} opted-in pods created meanwhile: {len(loop.injected)} injected, "
           f"{len(loop.plain)} not (webhook gone), {len(loop.failures)} failed")
     assert set(stopped) == pods == set(terminating)
-    assert mwc_gone < min(terminating.values()) < min(stopped.values())
+    # Which came first across the two watches: their objects' resourceVersions (one etcd: its revisions are
+    # one order), not the moments the events reached this process, which may arrive in either order.
+    mwc_revision = next(int(o["metadata"]["resourceVersion"]) for _, kind, o in watches[0].events if kind == "DELETED")
+    assert mwc_revision < min(int(o["metadata"]["resourceVersion"]) for _, _, o in events
+                              if o["metadata"].get("deletionTimestamp"))
+    assert min(terminating.values()) < min(stopped.values())
     assert loop.failures == []
     # Opted-in pods are created again, without the sidecar: nothing is left to call.
     assert loop.plain and all(at > mwc_gone for at in loop.plain)

@@ -94,13 +94,15 @@ SEEN_WHILE_RUNNING = ("processes", "links", "mounts", "cgroups")
 
 
 @contextlib.contextmanager
-def left_as_found(workdir: Path) -> Iterator[Callable[[], None]]:
+def left_as_found(workdir: Path, take: Callable[[Path], dict[str, object]] = snapshot
+                  ) -> Iterator[Callable[[], None]]:
     """Around a cluster's whole life: the machine after it stopped is as before it started. The body calls
     the function it is given once the cluster runs (a snapshot then must differ from the one before).
-    Raises AssertionError naming what changed; nothing is checked when the body raised."""
-    before, during = snapshot(workdir), {}
-    yield lambda: during.update(snapshot(workdir))
-    after = snapshot(workdir)
+    Raises AssertionError naming what changed; nothing is checked when the body raised. `take`: how a
+    snapshot is taken (a test of this check narrows it to what it made)."""
+    before, during = take(workdir), {}
+    yield lambda: during.update(take(workdir))
+    after = take(workdir)
     unseen = [key for key in SEEN_WHILE_RUNNING if during and during[key] == before[key]]
     assert during and not unseen, f"the running cluster did not show in the snapshot: {unseen or 'not taken'}"
     changed = {key: (before[key], after[key]) for key in before if after[key] != before[key]}

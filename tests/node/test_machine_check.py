@@ -29,10 +29,19 @@ def test_what_a_cluster_leaves_behind_fails_the_check(tmp_path, left_behind):
     mount_point, cgroup = tmp_path / "mnt", _cgroup_root() / name
     mount_point.mkdir()
     process = None
+    pids: set[int] = set()
+
+    def ours(seen: dict) -> dict:
+        """Only what this test made: the session's cluster may run beside it, its pods coming and going."""
+        return {"processes": {p for p in seen["processes"] if int(p.split()[0]) in pids},
+                "links": [link for link in seen["links"] if link == name],
+                "mounts": [point for point in seen["mounts"] if point == str(mount_point)],
+                "cgroups": [group for group in seen["cgroups"] if group.endswith("/" + name)]}
     try:
         with pytest.raises(AssertionError) if left_behind != "nothing" else _nothing() as failed:
-            with machine.left_as_found(tmp_path) as running_now:
+            with machine.left_as_found(tmp_path, lambda _: ours(machine.snapshot(tmp_path))) as running_now:
                 process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", str(tmp_path)])
+                pids.add(process.pid)
                 subprocess.run(["ip", "link", "add", name, "type", "bridge"], check=True)
                 subprocess.run(["mount", "-t", "tmpfs", "tmpfs", str(mount_point)], check=True)
                 cgroup.mkdir()
