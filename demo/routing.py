@@ -149,11 +149,15 @@ EXAMPLES = binaries.ROOT / "examples"
 TIMINGS = {"elector.dev/lease-duration": "4s", "elector.dev/renew-deadline": "3s", "elector.dev/retry-period": "1s"}
 
 
-def overlay(tmp_path: Path, example: str, *, spread_over_nodes: bool = False) -> str:
+def overlay(tmp_path: Path, example: str, *, spread_over_nodes: bool = False, replicas: int | None = None) -> str:
     """The example as shipped, on the local Python image, with short timings; spread_over_nodes: its pods
-    on every node (a topology spread constraint on the hostname; a cordoned node does not count)."""
+    on every node (a topology spread constraint on the hostname; a cordoned node does not count); replicas:
+    the count it starts with (set here, not scaled after, so that no pod of the shipped count is terminating
+    when the test starts)."""
     patches = "\n".join(f"      - op: add\n        path: /spec/template/metadata/annotations/{k.replace('/', '~1')}\n"
                         f"        value: \"{v}\"" for k, v in TIMINGS.items())
+    if replicas is not None:
+        patches += f"\n      - op: replace\n        path: /spec/replicas\n        value: {replicas}"
     if spread_over_nodes:
         patches += ("\n      - op: add\n        path: /spec/template/spec/topologySpreadConstraints\n"
                     "        value: [{maxSkew: 1, topologyKey: kubernetes.io/hostname, whenUnsatisfiable: DoNotSchedule,"

@@ -129,12 +129,17 @@ def _replica_set(node_cluster, namespace: str, node: str, *, replicas: int) -> i
 
 def _spread_sample_app(node_cluster, node_api, namespace, tmp_path, *, replicas: int) -> dict[str, str]:
     """The sample app (with its PodDisruptionBudget) spread over both nodes; {pod: node}."""
-    node_cluster.kubectl("apply", "-k", routing.overlay(tmp_path, "leader-app", spread_over_nodes=True),
-                         "-n", namespace)
-    node_cluster.kubectl("scale", "deployment/leader-app", f"--replicas={replicas}", "-n", namespace)
+    node_cluster.kubectl("apply", "-k", routing.overlay(tmp_path, "leader-app", spread_over_nodes=True,
+                                                        replicas=replicas), "-n", namespace)
     apps.wait_agreed_leader(node_api, namespace, count=replicas)
+    return _placed(node_api, namespace)
+
+
+def _placed(node_api, namespace) -> dict[str, str]:
+    """{pod: node} of the sample app's pods that are not terminating."""
     return {p["metadata"]["name"]: p["spec"]["nodeName"]
-            for p in apps.observe.list_pods(node_api, namespace, apps.APP_SELECTOR)}
+            for p in apps.observe.list_pods(node_api, namespace, apps.APP_SELECTOR)
+            if not p["metadata"].get("deletionTimestamp")}
 
 
 def test_draining_the_leaders_node_hands_over_once(node_cluster, node_api, node_namespace, second_node, tmp_path):
@@ -179,8 +184,7 @@ def test_a_rolling_update_over_two_nodes_changes_the_leader_once(
         leader = apps.wait_agreed_leader(node_api, node_namespace, count=3, timeout=60)
         took = time.monotonic() - started
         time.sleep(1)
-    after = {p["metadata"]["name"]: p["spec"]["nodeName"]
-             for p in apps.observe.list_pods(node_api, node_namespace, apps.APP_SELECTOR)}
+    after = _placed(node_api, node_namespace)
     print(f"\nrolling update of 3 replicas over {sorted(set(after.values()))} in {took:.1f} s: {leader} on "
           f"{after.get(leader)} leads; checker: {checker.summary()}")
     assert checker.overlaps == [] and not checker.errors
