@@ -155,12 +155,13 @@ def diff(original: Any, mutated: Any, path: str = "") -> list[dict[str, Any]]:
     if original is mutated:
         return []
     if isinstance(original, dict) and isinstance(mutated, dict):
-        ops: list[dict[str, Any]] = [
-            {"op": "remove", "path": f"{path}/{_escape(k)}"} for k in sorted(original.keys() - mutated.keys())
-        ]
-        ops += [{"op": "add", "path": f"{path}/{_escape(k)}", "value": mutated[k]}
-                for k in sorted(mutated.keys() - original.keys())]
-        for key in sorted(original.keys() & mutated.keys()):
+        removed = sorted([k for k in original if k not in mutated])
+        added = sorted([k for k in mutated if k not in original])
+        # Only members whose values are not the same object are visited: most of a pod is shared.
+        changed = sorted([k for k, v in original.items() if mutated.get(k, v) is not v])
+        ops: list[dict[str, Any]] = [{"op": "remove", "path": f"{path}/{_escape(k)}"} for k in removed]
+        ops += [{"op": "add", "path": f"{path}/{_escape(k)}", "value": mutated[k]} for k in added]
+        for key in changed:
             ops += diff(original[key], mutated[key], f"{path}/{_escape(key)}")
         return ops
     if isinstance(original, list) and isinstance(mutated, list):
@@ -195,7 +196,9 @@ def _dumps(value: Any) -> str:
 
 
 def _escape(key: str) -> str:
-    return key.replace("~", "~0").replace("/", "~1")
+    if "~" in key or "/" in key:
+        return key.replace("~", "~0").replace("/", "~1")
+    return key
 
 
 def denied(request: Request, message: str, *, code: int = 403) -> dict[str, Any]:

@@ -35,6 +35,7 @@ class Metrics:
             ["result"],
             registry=self.registry,
         )
+        self._by_result: dict[str, Counter] = {}
         self.latency = Histogram(
             "kube_elector_admission_duration_seconds",
             "Time to answer one admission request.",
@@ -49,7 +50,10 @@ class Metrics:
         self.exposition.register(_CertificateExpiry(expiry))
 
     def observe(self, result: str, seconds: float) -> None:
-        self.admissions.labels(result=result).inc()
+        counter = self._by_result.get(result)
+        if counter is None:  # a handful of results: prometheus_client's labels() is the slow part of a count
+            counter = self._by_result[result] = self.admissions.labels(result=result)
+        counter.inc()
         self.latency.observe(seconds)
 
 

@@ -106,24 +106,25 @@ def read(pod: dict[str, Any], settings: Settings) -> PodOptions:
     probe_port = _port(notes, PROBE_PORT, settings.probe_port if PORT not in notes else port + 1)
     if port == probe_port:
         raise Refusal(PROBE_PORT, f"equals {PORT} ({port})", KNOWN[PROBE_PORT])
-    given = {}
+    given, seconds = {}, []
     for key, default in (
         (LEASE_DURATION, settings.election.lease_duration),
         (RENEW_DEADLINE, settings.election.renew_deadline),
         (RETRY_PERIOD, settings.election.retry_period),
     ):
-        given[key] = _duration(notes, key, default)
-    interval = _duration(notes, RENEW_INTERVAL, None) if RENEW_INTERVAL in notes else None
+        given[key], parsed = _duration(notes, key, default)
+        seconds.append(parsed)
+    interval, interval_seconds = _duration(notes, RENEW_INTERVAL, None) if RENEW_INTERVAL in notes else (None, 0.0)
     try:
-        timings.check_timings(*(timings.parse(v) for v in given.values()))
+        timings.check_timings(*seconds)
         if interval is not None:
-            timings.renew_interval(*(timings.parse(v) for v in given.values()), timings.parse(interval))
+            timings.renew_interval(*seconds, interval_seconds)
     except timings.TimingError as exc:
         field = ANNOTATION_PREFIX + exc.name  # the one to change; else one the pod set, the others are defaults
         if field not in notes:
             field = next((k for k in (LEASE_DURATION, RENEW_DEADLINE, RETRY_PERIOD) if k in notes), field)
         raise Refusal(field, str(exc), KNOWN[field]) from None
-    release = _duration(notes, RELEASE_TIMEOUT, None) if RELEASE_TIMEOUT in notes else None
+    release = _duration(notes, RELEASE_TIMEOUT, None)[0] if RELEASE_TIMEOUT in notes else None
     return PodOptions(
         election=election_name(pod),
         port=port,
@@ -219,7 +220,8 @@ def _port(notes: dict[str, str], key: str, default: int) -> int:
     return int(raw)
 
 
-def _duration(notes: dict[str, str], key: str, default: str | None) -> str:
+def _duration(notes: dict[str, str], key: str, default: str | None) -> tuple[str, float]:
+    """The duration as written (what the elector is given) and its seconds; Refusal if it does not parse."""
     raw = notes.get(key, default)
     try:
         seconds = timings.parse(str(raw))
@@ -227,7 +229,7 @@ def _duration(notes: dict[str, str], key: str, default: str | None) -> str:
             timings.check("release-timeout", seconds)
     except ValueError as exc:
         raise Refusal(key, str(exc), KNOWN[key]) from None
-    return str(raw)
+    return str(raw), seconds
 
 
 def _containers(pod: dict[str, Any], notes: dict[str, str]) -> frozenset[str] | None:

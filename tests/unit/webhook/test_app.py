@@ -1,5 +1,6 @@
 """The HTTP layer in process (no TLS): what the API server gets back for each kind of request."""
 
+import asyncio
 import base64
 import json
 import socket
@@ -126,3 +127,68 @@ def test_health_and_readiness():
     assert c.get("/readyz").status_code == 503
     state["ready"] = True
     assert c.get("/readyz").status_code == 200
+
+
+async def _call(application, messages, headers=()):
+    """POST /mutate straight into the ASGI app with the given receive() messages; (status, body)."""
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "https",
+             "path": "/mutate", "raw_path": b"/mutate", "query_string": b"", "root_path": "",
+             "headers": [(b"content-type", b"application/json"), *headers],
+             "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 443)}
+    queue, out = list(messages), []
+
+    async def receive():
+        if queue:
+            step = queue.pop(0)
+            return await step() if callable(step) else step
+        return {"type": "http.disconnect"}
+
+    async def send(message):
+        out.append(message)
+
+    await application(scope, receive, send)
+    start, body = out[0], b"".join(m.get("body", b"") for m in out[1:])
+    assert dict(start["headers"])[b"content-length"] == str(len(body)).encode()
+    return start["status"], json.loads(body)
+
+
+def _chunks(body: bytes, size: int):
+    parts = [body[i:i + size] for i in range(0, len(body), size)]
+    return [{"type": "http.request", "body": p, "more_body": i < len(parts) - 1} for i, p in enumerate(parts)]
+
+
+async def test_a_body_in_many_chunks_is_admitted():
+    status, answer = await _call(app.create_app(settings.Settings()), _chunks(review(pod(), uid="c-1"), 100))
+    assert status == 200 and answer["response"]["uid"] == "c-1" and answer["response"]["patch"]
+
+
+async def test_a_chunked_body_over_the_limit_is_413_without_a_declared_length():
+    cfg = settings.Settings(max_body_bytes=64 * 1024)
+    huge = review(pod(**{"metadata.annotations": {"elector.dev/inject": "true", "x": "y" * 100_000}}))
+    status, answer = await _call(app.create_app(cfg), _chunks(huge, 16 * 1024))
+    assert status == 413 and "65536 bytes" in answer["error"]
+
+
+async def test_a_declared_length_over_the_limit_is_413_before_any_body_is_read():
+    status, _ = await _call(app.create_app(settings.Settings(max_body_bytes=1024)), [],
+                            headers=[(b"content-length", b"1025")])
+    assert status == 413
+
+
+async def test_a_client_gone_before_its_body_ended_is_400():
+    status, answer = await _call(app.create_app(settings.Settings()), _chunks(review(pod()), 100)[:2])
+    assert status == 400 and "closed the connection" in answer["error"]
+
+
+async def test_a_body_slower_than_the_request_timeout_is_408():
+    async def stall():
+        await asyncio.sleep(5)
+
+    cfg = settings.Settings(request_timeout_seconds=0.05)
+    status, answer = await _call(app.create_app(cfg), [_chunks(review(pod()), 100)[0], stall])
+    assert status == 408 and "0.05 s" in answer["error"]
+
+
+def test_only_post_reaches_the_admission_routes(client):
+    assert client.get("/mutate").status_code == 405
+    assert client.put("/mutate/namespace", content=b"{}").status_code == 405
