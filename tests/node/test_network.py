@@ -1,8 +1,9 @@
 """The pod network stays on this machine: a pod reaches the host and the API server, and nothing else; it
 finds Services by name through the cluster DNS.
 
-A stand-in for "elsewhere" is a network namespace of the test's own, behind a veth with addresses
-from a documentation range that this machine does not use: the host reaches it, a pod must not (the
+A stand-in for "elsewhere" is a network namespace of the test's own (held by a sleeping process, as
+localplane/node/isolation.py holds a node's: `ip netns add` would leave /run/netns mounted on the
+machine), behind a veth with addresses from a documentation range that this machine does not use: the host reaches it, a pod must not (the
 fence drops what the host would forward off the pod bridge). The host routes that range to the veth,
 so no packet can leave the machine either way.
 """
@@ -18,7 +19,6 @@ import time
 from localplane.node import network
 from tests.node import apps
 
-OUTSIDE_NS = f"ke-outside-{os.getpid()}"
 HOST_SIDE, OUTSIDE_SIDE = "keout0", "keout1"
 # TEST-NET-2 and -3 (RFC 5737); the machine's own network may be TEST-NET-1.
 CANDIDATES = ("198.51.100.0/30", "203.0.113.0/30")
@@ -44,22 +44,39 @@ def _run(*argv: str) -> None:
     subprocess.run(argv, check=True, capture_output=True)
 
 
+def _own_netns() -> subprocess.Popen:
+    """A process asleep in a new network namespace: the namespace lives as long as it does."""
+    holder = subprocess.Popen(["unshare", "--net", "sleep", "infinity"])
+    ours = os.readlink("/proc/self/ns/net")
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        try:
+            if os.readlink(f"/proc/{holder.pid}/ns/net") != ours:
+                return holder
+        except OSError:
+            pass
+        time.sleep(0.01)
+    holder.kill()
+    raise AssertionError("unshare --net did not make a network namespace")
+
+
 def test_a_pod_reaches_the_api_server_but_nothing_beyond_the_bridge(node_cluster, node_api, node_namespace):
     node_api.post(f"/api/v1/namespaces/{node_namespace}/pods",
                   json=apps.bare_pod("net", command=apps.SLEEP)).raise_for_status()
     apps.wait_pod_ready(node_api, node_namespace, "net")
     subnet = next(c for c in CANDIDATES if not network.overlaps(c)), "no free documentation range here"
     host_ip, outside_ip = (str(a) for a in list(ipaddress.ip_network(subnet[0]).hosts())[:2])
-    _run("ip", "netns", "add", OUTSIDE_NS)
+    holder = _own_netns()
+    outside = ("nsenter", f"--net=/proc/{holder.pid}/ns/net")
     listener = None
     try:
-        _run("ip", "link", "add", HOST_SIDE, "type", "veth", "peer", "name", OUTSIDE_SIDE, "netns", OUTSIDE_NS)
+        _run("ip", "link", "add", HOST_SIDE, "type", "veth", "peer", "name", OUTSIDE_SIDE, "netns", str(holder.pid))
         _run("ip", "addr", "add", f"{host_ip}/30", "dev", HOST_SIDE)
         _run("ip", "link", "set", HOST_SIDE, "up")
-        _run("ip", "-n", OUTSIDE_NS, "addr", "add", f"{outside_ip}/30", "dev", OUTSIDE_SIDE)
-        _run("ip", "-n", OUTSIDE_NS, "link", "set", OUTSIDE_SIDE, "up")
-        _run("ip", "-n", OUTSIDE_NS, "route", "add", network.POD_CIDR, "via", host_ip)
-        listener = subprocess.Popen(["ip", "netns", "exec", OUTSIDE_NS, sys.executable, "-c",
+        _run(*outside, "ip", "addr", "add", f"{outside_ip}/30", "dev", OUTSIDE_SIDE)
+        _run(*outside, "ip", "link", "set", OUTSIDE_SIDE, "up")
+        _run(*outside, "ip", "route", "add", network.POD_CIDR, "via", host_ip)
+        listener = subprocess.Popen([*outside, sys.executable, "-c",
                                      "import socket, time; s = socket.create_server(('0.0.0.0', 8080)); "
                                      "[s.accept() for _ in iter(int, 1)]"])
 
@@ -89,4 +106,5 @@ def test_a_pod_reaches_the_api_server_but_nothing_beyond_the_bridge(node_cluster
             listener.kill()
             listener.wait()
         subprocess.run(["ip", "link", "delete", HOST_SIDE], capture_output=True)
-        subprocess.run(["ip", "netns", "delete", OUTSIDE_NS], capture_output=True)
+        holder.kill()  # its namespace, and the veth's other end in it, go with it
+        holder.wait()
