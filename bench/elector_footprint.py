@@ -155,6 +155,13 @@ def start_up(image: str, kubeconfig: Path, run: int, election: str) -> tuple[flo
 # ------------------------------------------------------------------ main
 
 
+
+def _all_running(candidates: list[elections.Elector], work: Path) -> None:
+    """Stop the bench, naming the logs, if an elector has exited: its figures would read 0."""
+    gone = [c.pod for c in candidates if c.proc.poll() is not None]
+    if gone:
+        raise SystemExit(f"elector_footprint: {', '.join(gone)} exited; see their logs in {work}")
+
 def main() -> None:
     args = record.cli(__doc__.splitlines()[0], elections=3, images=1)
     windows = [20.0] if args.quick else [60.0] + ([600.0] if args.long else [])
@@ -225,6 +232,7 @@ def main() -> None:
             box.wait_ready()
         elections.wait_for(lambda: sum(c.is_leader() for c in candidates) == args.elections, 30)
         elections.wait_for(lambda: sum(b.is_leader() for b in boxes) == len(boxes) // 2, 30)
+        _all_running(candidates, work)
         pids = {box.name: box.pid() for box in boxes}
         record.say(f"{len(candidates)} candidates and {len(boxes)} containers running; sampling for {windows[-1]:.0f} s")
         origin = time.monotonic()
@@ -239,6 +247,7 @@ def main() -> None:
                                for c in candidates}
             samples[window]["idle"] = (False, procs.rss_bytes(idle.pid), 0.0)
             box_samples[window] = {box.pod: (box.is_leader(), procs.rss_bytes(pids[box.name])) for box in boxes}
+            _all_running(candidates, work)  # a process gone would be sampled as 0 MiB
     finally:
         for candidate in candidates:
             candidate.stop()
