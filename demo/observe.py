@@ -90,9 +90,13 @@ def elector_status(pod: dict[str, Any], port: int = ELECTOR_PORT, timeout: float
 
 
 def app_said(api: httpx.Client, pod: dict[str, Any], container: str = "app") -> str:
-    """The last line of the app's log that states its role, without time and hostname ("" if none yet)."""
-    reply = api.get(f"/api/v1/namespaces/{pod['metadata']['namespace']}/pods/{pod['metadata']['name']}/log",
-                    params={"container": container, "tailLines": "20"})
+    """The last line of the app's log that states its role, without time and hostname ("" if none yet; a
+    note if the log cannot be read: the API server reads it from the pod's kubelet, which may be cut off)."""
+    try:
+        reply = api.get(f"/api/v1/namespaces/{pod['metadata']['namespace']}/pods/{pod['metadata']['name']}/log",
+                        params={"container": container, "tailLines": "20"}, timeout=5)
+    except httpx.HTTPError as exc:
+        return f"(log not readable: {type(exc).__name__})"
     if reply.status_code != 200:
         return ""
     roles = [line for line in reply.text.splitlines() if ": leader" in line or ": follower" in line]

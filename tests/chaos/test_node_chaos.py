@@ -58,8 +58,10 @@ class Run:
 
     def describe(self) -> str:
         lease = self.api.get(f"/apis/coordination.k8s.io/v1/namespaces/{self.namespace}/leases/{nodefaults.ELECTION}")
+        # --request-timeout: a cut-off node's kubelet, which the API server asks for the log, does not answer.
         logs = [f"--- {name}\n" + self.cluster.kubectl("logs", "-n", self.namespace, name, "-c", "elector", "--tail=8",
-                                                        check=False).stdout for name in (*NEAR, *FAR)]
+                                                        "--request-timeout=5s", check=False).stdout
+                for name in (*NEAR, *FAR)]
         return "\n".join([lease.text, apps.observe.describe(apps.observe.observe(
             self.api, self.namespace, selector=nodefaults.SELECTOR, with_logs=False)), *logs])
 
