@@ -152,15 +152,15 @@ def start_up(image: str, kubeconfig: Path, run: int, election: str) -> tuple[flo
         one.stop()
 
 
-# ------------------------------------------------------------------ main
-
-
-
 def _all_running(candidates: list[elections.Elector], work: Path) -> None:
     """Stop the bench, naming the logs, if an elector has exited: its figures would read 0."""
     gone = [c.pod for c in candidates if c.proc.poll() is not None]
     if gone:
         raise SystemExit(f"elector_footprint: {', '.join(gone)} exited; see their logs in {work}")
+
+
+# ------------------------------------------------------------------ main
+
 
 def main() -> None:
     args = record.cli(__doc__.splitlines()[0], elections=3, images=1)

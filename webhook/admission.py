@@ -196,9 +196,7 @@ def _dumps(value: Any) -> str:
 
 
 def _escape(key: str) -> str:
-    if "~" in key or "/" in key:
-        return key.replace("~", "~0").replace("/", "~1")
-    return key
+    return key.replace("~", "~0").replace("/", "~1")
 
 
 def denied(request: Request, message: str, *, code: int = 403) -> dict[str, Any]:

@@ -36,7 +36,7 @@ def create_app(
         counters.watch_certificate(cert_expiry)
 
     # The admissions are bare ASGI apps, not request/response functions: they are the hot path, and
-    # Starlette's Request and Response objects cost ~30 us of ~0.4 ms per admission (issue 24, bench/README.md).
+    # Starlette's Request and Response objects cost ~30 us per admission (issue 24, bench/README.md).
     app.add_route("/mutate", Admissions(settings, counters, namespace_opted_in=False), methods=["POST"])
     # Called only for pods in namespaces labelled elector.dev/inject=enabled.
     app.add_route("/mutate/namespace", Admissions(settings, counters, namespace_opted_in=True), methods=["POST"])

@@ -24,7 +24,7 @@ from localplane.node import layout as layout_
 from localplane.node import machine
 from localplane.process import component
 
-__all__ = ["NodeNamespaces", "IsolationError", "PRIVATE_PATHS", "CUT_TABLE"]
+__all__ = ["NodeNamespaces", "IsolationError", "PRIVATE_PATHS", "CUT_TABLE", "hold"]
 
 # The CNI plugins' result cache (libcni's default /var/lib/cni) too: containerd has no setting for it.
 PRIVATE_PATHS = (Path("/var/lib/kubelet"), Path("/var/log/containers"), Path("/run/containerd"), Path("/var/lib/cni"))
@@ -33,6 +33,28 @@ CUT_TABLE = ("inet", "kube-elector-cut")
 
 class IsolationError(component.ComponentError):
     """The namespaces could not be made (unshare, nsenter or ip failed): the message says which."""
+
+
+def hold(*unshare: str, timeout: float = 10.0) -> subprocess.Popen[bytes]:
+    """A sleeping process in new namespaces (`unshare` options; a new network namespace always), returned
+    once they exist: they live as long as it does, so killing it removes them (no /run/netns file)."""
+    holder = subprocess.Popen(["unshare", *dict.fromkeys(("--net", *unshare)), "--", "sleep", "infinity"],
+                              stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                              start_new_session=True)
+    ours = os.readlink("/proc/self/ns/net")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if holder.poll() is not None:
+            raise IsolationError(f"unshare: {holder.stderr.read().decode().strip() if holder.stderr else ''}")
+        try:
+            if os.readlink(f"/proc/{holder.pid}/ns/net") != ours:
+                return holder
+        except OSError:
+            pass
+        time.sleep(0.01)
+    holder.kill()
+    holder.wait()
+    raise IsolationError(f"unshare did not make new namespaces within {timeout:g} s")
 
 
 class NodeNamespaces:
@@ -142,23 +164,8 @@ table {family} {table} {{
     # --- parts
 
     def _start_holder(self) -> None:
-        self._holder = subprocess.Popen(
-            ["unshare", "--net", "--mount", "--propagation", "private", "--", "sleep", "infinity"],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
-        ours = os.readlink("/proc/self/ns/mnt")
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            if self._holder.poll() is not None:
-                raise IsolationError(f"unshare: {self._holder.stderr.read().decode().strip() if self._holder.stderr else ''}")
-            try:
-                theirs = os.readlink(f"/proc/{self._holder.pid}/ns/mnt")
-            except OSError:
-                theirs = ours
-            if theirs != ours:
-                self._mnt_ns = theirs
-                return
-            time.sleep(0.01)
-        raise IsolationError("unshare did not make the node's namespaces within 10 s")
+        self._holder = hold("--net", "--mount", "--propagation", "private")
+        self._mnt_ns = os.readlink(f"/proc/{self._holder.pid}/ns/mnt")
 
     def _plumb(self) -> None:
         node = self.layout

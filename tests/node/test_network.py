@@ -1,22 +1,21 @@
 """The pod network stays on this machine: a pod reaches the host and the API server, and nothing else; it
 finds Services by name through the cluster DNS.
 
-A stand-in for "elsewhere" is a network namespace of the test's own (held by a sleeping process, as
-localplane/node/isolation.py holds a node's: `ip netns add` would leave /run/netns mounted on the
-machine), behind a veth with addresses from a documentation range that this machine does not use: the host reaches it, a pod must not (the
-fence drops what the host would forward off the pod bridge). The host routes that range to the veth,
-so no packet can leave the machine either way.
+A stand-in for "elsewhere" is a network namespace of the test's own (held by a sleeping process,
+localplane.node.isolation.hold, as a node's are: `ip netns add` would leave /run/netns mounted on the
+machine), behind a veth with addresses from a documentation range that this machine does not use: the
+host reaches it, a pod must not (the fence drops what the host would forward off the pod bridge). The
+host routes that range to the veth, so no packet can leave the machine either way.
 """
 
 from __future__ import annotations
 
 import ipaddress
-import os
 import subprocess
 import sys
 import time
 
-from localplane.node import network
+from localplane.node import isolation, network
 from tests.node import apps
 
 HOST_SIDE, OUTSIDE_SIDE = "keout0", "keout1"
@@ -44,29 +43,13 @@ def _run(*argv: str) -> None:
     subprocess.run(argv, check=True, capture_output=True)
 
 
-def _own_netns() -> subprocess.Popen:
-    """A process asleep in a new network namespace: the namespace lives as long as it does."""
-    holder = subprocess.Popen(["unshare", "--net", "sleep", "infinity"])
-    ours = os.readlink("/proc/self/ns/net")
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
-        try:
-            if os.readlink(f"/proc/{holder.pid}/ns/net") != ours:
-                return holder
-        except OSError:
-            pass
-        time.sleep(0.01)
-    holder.kill()
-    raise AssertionError("unshare --net did not make a network namespace")
-
-
 def test_a_pod_reaches_the_api_server_but_nothing_beyond_the_bridge(node_cluster, node_api, node_namespace):
     node_api.post(f"/api/v1/namespaces/{node_namespace}/pods",
                   json=apps.bare_pod("net", command=apps.SLEEP)).raise_for_status()
     apps.wait_pod_ready(node_api, node_namespace, "net")
     subnet = next(c for c in CANDIDATES if not network.overlaps(c)), "no free documentation range here"
     host_ip, outside_ip = (str(a) for a in list(ipaddress.ip_network(subnet[0]).hosts())[:2])
-    holder = _own_netns()
+    holder = isolation.hold()
     outside = ("nsenter", f"--net=/proc/{holder.pid}/ns/net")
     listener = None
     try:

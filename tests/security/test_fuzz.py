@@ -11,6 +11,7 @@ import pytest
 from starlette.testclient import TestClient
 from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
 
+from tests import asgi
 from tests.security import reviews
 from webhook import admission, app, settings
 
@@ -63,25 +64,9 @@ class Answer:
 
 async def call(application, body: bytes) -> Answer:
     """One POST /mutate straight into the ASGI app: the whole app, without a socket (fast)."""
-    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "https",
-             "path": "/mutate", "raw_path": b"/mutate", "query_string": b"", "root_path": "",
-             "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
-             "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 443)}
-    sent = [{"type": "http.request", "body": body, "more_body": False}]
-    status, chunks = 0, []
-
-    async def receive():
-        return sent.pop() if sent else {"type": "http.disconnect"}
-
-    async def send(message):
-        nonlocal status
-        if message["type"] == "http.response.start":
-            status = message["status"]
-        elif message["type"] == "http.response.body":
-            chunks.append(message.get("body", b""))
-
-    await application(scope, receive, send)
-    return Answer(status, b"".join(chunks))
+    status, _, content = await asgi.post(application, [{"type": "http.request", "body": body, "more_body": False}],
+                                         headers=((b"content-length", str(len(body)).encode()),))
+    return Answer(status, content)
 
 
 async def test_ten_thousand_generated_reviews():

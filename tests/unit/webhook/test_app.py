@@ -10,6 +10,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from localplane.kube_elector.reviews import pod, review
+from tests import asgi
 from webhook import app, settings
 
 
@@ -130,26 +131,10 @@ def test_health_and_readiness():
 
 
 async def _call(application, messages, headers=()):
-    """POST /mutate straight into the ASGI app with the given receive() messages; (status, body)."""
-    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "https",
-             "path": "/mutate", "raw_path": b"/mutate", "query_string": b"", "root_path": "",
-             "headers": [(b"content-type", b"application/json"), *headers],
-             "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 443)}
-    queue, out = list(messages), []
-
-    async def receive():
-        if queue:
-            step = queue.pop(0)
-            return await step() if callable(step) else step
-        return {"type": "http.disconnect"}
-
-    async def send(message):
-        out.append(message)
-
-    await application(scope, receive, send)
-    start, body = out[0], b"".join(m.get("body", b"") for m in out[1:])
-    assert dict(start["headers"])[b"content-length"] == str(len(body)).encode()
-    return start["status"], json.loads(body)
+    """POST /mutate straight into the ASGI app with the given receive() messages; (status, JSON body)."""
+    status, sent, body = await asgi.post(application, messages, headers=tuple(headers))
+    assert sent[b"content-length"] == str(len(body)).encode()
+    return status, json.loads(body)
 
 
 def _chunks(body: bytes, size: int):
