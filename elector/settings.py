@@ -83,7 +83,7 @@ def _flag_table() -> list[tuple[str, str, str]]:
         ("lease-duration", "15s", "how long a Lease stays valid without renewal"),
         ("renew-deadline", "10s", "the leader steps down if it cannot renew within this"),
         ("retry-period", "2s", "time between acquire attempts, and between retries of a failed renewal"),
-        ("renew-interval", "0", "time between a leader's renewals (0: a third of the lease duration)"),
+        ("renew-interval", "0", "time between a leader's renewals (0: two fifths of the lease duration)"),
         ("release-timeout", "0", "on SIGTERM, wait this long for the app's POST /release (0: don't wait)"),
         ("app-health-url", "", "lead only while GET of this URL answers 2xx (off by default)"),
     ]

@@ -41,7 +41,7 @@ KNOWN = {
                     f"{timings.JITTER_FACTOR} x the retry period",
     RETRY_PERIOD: f"a duration such as 2s, {timings.RANGES['retry-period'].describe()}",
     RENEW_INTERVAL: f"a duration such as 5s, {timings.RANGES['renew-interval'].describe()}, from the retry period "
-                    "to half the renew deadline: how often the leader renews (default: a third of the lease)",
+                    "to the renew deadline less two retry periods: how often the leader renews (default: two fifths of the lease)",
     CONTAINERS: "a comma-separated list of the pod's container names, e.g. app,worker",
     RELEASE_TIMEOUT: f"a duration such as 5s, {timings.RANGES['release-timeout'].describe()}: how long the elector waits for the app's POST /release on shutdown",
     LEADER_SERVICE: "the name of a Service without a selector in the pod's namespace (a DNS-1035 label, "
@@ -77,7 +77,7 @@ class PodOptions:
     retry_period: str
     env_containers: frozenset[str] | None  # None: every container
     release_timeout: str | None
-    renew_interval: str | None = None  # None: the elector's default, a third of the lease
+    renew_interval: str | None = None  # None: the elector's default, two fifths of the lease
     # Validated here so a bad value is refused at admission; the kube-elector controller acts on them
     # (it reads the pod's annotations), the sidecar gets no flag for them.
     leader_service: str | None = None  # a selector-less Service pointed at the leader

@@ -55,7 +55,7 @@ class ElectionConfig:
 
     @property
     def renew_every(self) -> float:
-        """Seconds between a leader's renewals (a third of the lease by default, not the retry period: the
+        """Seconds between a leader's renewals (two fifths of the lease by default, not the retry period: the
         guarantees do not depend on it, the API server's write load does)."""
         return timings.renew_interval(self.lease_duration, self.renew_deadline, self.retry_period,
                                       self.renew_interval)

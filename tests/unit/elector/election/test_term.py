@@ -8,9 +8,9 @@ def test_a_claim_runs_a_renew_deadline_from_the_send_time_and_ends_whole():
     assert not t.claims(0.0)
     t.begin(3, "rv-7", sent=100.0, config=cfg)
     assert t.claims(109.9) and not t.claims(110.0)
-    assert (t.number, t.fencing_token, t.next_renew) == (3, "rv-7", 105.0)  # a third of the lease
-    t.renewed(sent=105.0, config=cfg)
-    assert t.claims(114.9) and t.next_renew == 110.0
+    assert (t.number, t.fencing_token, t.next_renew) == (3, "rv-7", 106.0)  # two fifths of the lease
+    t.renewed(sent=106.0, config=cfg)
+    assert t.claims(115.9) and t.next_renew == 112.0
     t.resigning = True
     assert not t.claims(106.0)  # stopped claiming, the Lease may still name us
     t.end()

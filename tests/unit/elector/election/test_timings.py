@@ -72,8 +72,8 @@ def test_ranges_in_one_place_are_the_documented_ones():
 
 
 @pytest.mark.parametrize("given, expected", [
-    ("0", 5.0), ("2s", 2.0), ("5s", 5.0), ("1s", None), ("5001ms", None), ("6m", None)])
-def test_renew_interval_from_the_retry_period_to_half_the_renew_deadline(given, expected):
+    ("0", 6.0), ("2s", 2.0), ("6s", 6.0), ("1s", None), ("6001ms", None), ("6m", None)])
+def test_renew_interval_from_the_retry_period_to_two_retries_before_the_deadline(given, expected):
     pod = {"metadata": {"name": "p", "labels": {"app": "web"}, "annotations": {
         options.INJECT: "true", options.RENEW_INTERVAL: given}}, "spec": {"containers": [{"name": "app"}]}}
     args = [*BASE, f"--renew-interval={given}"]
@@ -87,8 +87,10 @@ def test_renew_interval_from_the_retry_period_to_half_the_renew_deadline(given, 
         settings.parse(args, {})
 
 
-@pytest.mark.parametrize("lease, renew, retry, every", [(15, 10, 2, 5), (3, 2, 0.5, 1), (2, 1, 0.3, 0.5),
-                                                        (60, 40, 2, 20), (11, 10, 5, 5)])
+@pytest.mark.parametrize("lease, renew, retry, every", [(15, 10, 2, 6), (3, 2, 0.5, 1), (2, 1, 0.3, 0.5),
+                                                        (60, 40, 2, 24), (11, 10, 5, 5), (5, 3, 1, 1.5),
+                                                        (6, 4, 0.5, 2.4)])
 def test_the_derived_renew_interval_leaves_room_to_retry(lease, renew, retry, every):
     assert timings.renew_interval(lease, renew, retry) == pytest.approx(every)
-    assert retry <= every <= renew / 2
+    # after a failed renewal, two retries (or half the deadline of them) before the claim ends
+    assert retry <= every <= renew - min(2 * retry, renew / 2) or every == retry
