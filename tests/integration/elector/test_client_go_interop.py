@@ -1,5 +1,7 @@
 """A real client-go candidate on the same Lease: kube-controller-manager's own leader election
-(`--leader-elect`, client-go `tools/leaderelection`), with the same short timings as the electors.
+(`--leader-elect`, client-go `tools/leaderelection`), with the same short timings as the electors:
+3 s / 2 s / 400 ms, the defaults (15 s / 10 s / 2 s) scaled by 1/5, so that the electors' derived renew
+interval (two fifths of the lease: 1.2 s) stands to client-go's lease count as the default 6 s does to 15 s.
 """
 from __future__ import annotations
 
@@ -15,10 +17,11 @@ from localplane.kube_elector.electors import LEASE, Checker, leaders, wait_for
 
 pytestmark = pytest.mark.controlplane
 ELECTION = "shared-with-go"
+RETRY = "400ms"  # the electors' too (the defaults' ratios): their renew interval is then 1.2 s
 
 
 class GoCandidate:
-    """kube-controller-manager competing for `<namespace>/shared-with-go` (3 s / 2 s / 0.5 s)."""
+    """kube-controller-manager competing for `<namespace>/shared-with-go` (3 s / 2 s / 400 ms)."""
 
     def __init__(self, control_plane: Any, namespace: str, log: Path) -> None:
         self.argv = [
@@ -26,7 +29,7 @@ class GoCandidate:
             "--leader-elect=true", "--leader-elect-resource-lock=leases",
             f"--leader-elect-resource-namespace={namespace}", f"--leader-elect-resource-name={ELECTION}",
             "--leader-elect-lease-duration=3s", "--leader-elect-renew-deadline=2s",
-            "--leader-elect-retry-period=500ms", "--controllers=ttl-controller", "--secure-port=0",
+            f"--leader-elect-retry-period={RETRY}", "--controllers=ttl-controller", "--secure-port=0",
         ]
         self.log = log
         self.proc: subprocess.Popen[bytes] | None = None
@@ -63,7 +66,7 @@ def test_electors_and_a_client_go_candidate_share_one_lease(
     go_candidate.start()
     assert wait_for(lambda: "_" in spec().get("holderIdentity", ""), 20), go_candidate.log.read_text()[-2000:]
     go_holder = spec()["holderIdentity"]
-    procs = [electors(f"app-{n}", election=ELECTION) for n in "ab"]
+    procs = [electors(f"app-{n}", election=ELECTION, extra=[f"--retry-period={RETRY}"]) for n in "ab"]
     checker = Checker(procs)
     checker.start()
     time.sleep(2 * LEASE)
@@ -80,10 +83,17 @@ def test_electors_and_a_client_go_candidate_share_one_lease(
     leader = leaders(procs)[0]
     assert spec()["holderIdentity"] == leader.pod and spec()["leaseTransitions"] == transitions + 1
 
-    # 3. client-go comes back: it must respect the elector's renewed Lease.
+    # 3. client-go comes back: it must respect the elector's Lease, renewed every 1.2 s (not every retry
+    #    period, as client-go renews): it never sees the Lease unchanged for a lease duration.
     go_candidate.start()
-    time.sleep(2 * LEASE)
+    renewals = set()
+    until = time.monotonic() + 2 * LEASE
+    while time.monotonic() < until:
+        renewals.add(spec().get("renewTime"))
+        time.sleep(0.1)
     assert go_candidate.acquisitions() == 1 and spec()["holderIdentity"] == leader.pod
+    assert 3 <= len(renewals) <= 7, f"{len(renewals)} renewals in {2 * LEASE:g} s, expected one per 1.2 s"
+    print(f"elector leading beside a client-go follower: {len(renewals)} Lease renewals seen in {2 * LEASE:g} s")
 
     # 4. the elector releases on SIGTERM: client-go takes it at its next retry, not after a lease duration.
     for proc in procs:
