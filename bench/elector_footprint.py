@@ -5,7 +5,9 @@ leading and while following, with client-go's default timings (15s / 10s / 2s); 
 Baselines in the same run: a bare interpreter (`python -c pass` for start-up, an idle
 `python -c 'import time; time.sleep(...)'` for RSS): the floor any Python sidecar pays. For the image
 figures: the previous image (the venv on the whole base, `elector/Dockerfile --target venv`), built in
-this run by `tools/build-images.sh elector elector_baseline webhook` (cached layers make it quick).
+this run by `tools/build-images.sh elector elector_baseline webhook` (cached layers make it quick). And the
+floor of any elector in the image: bench/floor_client.py, one TLS watch of a Lease and one GET every 6 s with
+the image's interpreter and nothing of the elector's (its RSS is the least a stdlib-Python elector can hold).
 """
 from __future__ import annotations
 
@@ -30,6 +32,8 @@ BASELINE_IMAGE = "localhost/kube-elector:venv-baseline"  # tools/build-images.sh
 # The injected container's securityContext (webhook/sidecar.py), in podman's words.
 SECURITY = ["--user=65532:65532", "--read-only", "--cap-drop=ALL", "--security-opt=no-new-privileges"]
 MB = 1e6
+FLOOR_CLIENT = Path(__file__).with_name("floor_client.py")
+FLOOR_PYTHON = "/opt/kube-elector/bin/python"  # the venv's interpreter in the image (elector/Dockerfile)
 
 
 # ------------------------------------------------------------------ images
@@ -90,14 +94,19 @@ class Container:
     """A detached `podman run` of an elector image with the injected security context, network host, and
     the injected `--http=localhost:...` (a name: how the elector resolves it shows in its RSS)."""
 
-    def __init__(self, image: str, *, pod: str, election: str, kubeconfig: Path, extra: list[str]) -> None:
+    def __init__(self, image: str, *, pod: str, election: str, kubeconfig: Path, extra: list[str],
+                 floor: bool = False) -> None:
         self.name = f"bench-{pod}-{uuid.uuid4().hex[:8]}"
         self.pod = pod
         self.http, self.probes = elections.free_port(), elections.free_port()
-        self.argv = ["run", "--detach", f"--name={self.name}", "--network=host", *SECURITY,
-                     f"--env=POD_NAME={pod}", f"--env=POD_NAMESPACE={NAMESPACE}", f"--env=POD_UID=uid-{pod}",
-                     f"--volume={kubeconfig}:/etc/elector/kubeconfig:ro", image,
-                     f"--election={election}", f"--election-namespace={NAMESPACE}",
+        run = ["run", "--detach", f"--name={self.name}", "--network=host", *SECURITY,
+               f"--env=POD_NAME={pod}", f"--env=POD_NAMESPACE={NAMESPACE}", f"--env=POD_UID=uid-{pod}",
+               f"--volume={kubeconfig}:/etc/elector/kubeconfig:ro"]
+        if floor:  # the image's interpreter running bench/floor_client.py instead of the elector
+            self.argv = [*run, f"--volume={FLOOR_CLIENT}:/floor_client.py:ro", f"--entrypoint={FLOOR_PYTHON}", image,
+                         "/floor_client.py", "/etc/elector/kubeconfig", NAMESPACE, election]
+            return
+        self.argv = [*run, image, f"--election={election}", f"--election-namespace={NAMESPACE}",
                      "--kubeconfig=/etc/elector/kubeconfig", f"--http=localhost:{self.http}",
                      f"--probe-address=127.0.0.1:{self.probes}", *extra]
         self.invoked = 0.0
@@ -182,6 +191,7 @@ def main() -> None:
     candidates: list[elections.Elector] = []
     boxes: list[Container] = []
     idle = None
+    floor_box = None
     image_ready: dict[str, list[tuple[float, float]]] = {"light": [], "venv": []}
     try:
         with plane.client() as api:
@@ -226,12 +236,16 @@ def main() -> None:
                                            kubeconfig=shared, extra=elections.DEFAULT_TIMINGS).start())
                     if pod == "a":
                         boxes[-1].wait_ready()
+            floor_box = Container(names["light"], pod="floor", election="image-light", kubeconfig=shared, extra=[],
+                                  floor=True).start()
         for candidate in candidates:
             candidate.wait_ready(timeout=30)
         for box in boxes:
             box.wait_ready()
         elections.wait_for(lambda: sum(c.is_leader() for c in candidates) == args.elections, 30)
         elections.wait_for(lambda: sum(b.is_leader() for b in boxes) == len(boxes) // 2, 30)
+        if floor_box is not None:
+            boxes.append(floor_box)  # sampled and stopped with the others; it serves no /readyz
         _all_running(candidates, work)
         pids = {box.name: box.pid() for box in boxes}
         record.say(f"{len(candidates)} candidates and {len(boxes)} containers running; sampling for {windows[-1]:.0f} s")
@@ -247,6 +261,9 @@ def main() -> None:
                                for c in candidates}
             samples[window]["idle"] = (False, procs.rss_bytes(idle.pid), 0.0)
             box_samples[window] = {box.pod: (box.is_leader(), procs.rss_bytes(pids[box.name])) for box in boxes}
+            if floor_box is not None and not box_samples[window]["floor"][1]:
+                raise SystemExit(f"elector_footprint: bench/floor_client.py exited:\n"
+                                 f"{podman('logs', floor_box.name, check=False).stderr[-2000:]}")
             _all_running(candidates, work)  # a process gone would be sampled as 0 MiB
     finally:
         for candidate in candidates:
@@ -294,6 +311,12 @@ def main() -> None:
                 rows.append(stats.row(f"container RSS after {label}, {role}", "MiB", ours, baseline=theirs,
                                        baseline_name=venv, target="≤ 18 MiB (issue 24)",
                                        check=lambda v, b: v <= 18))
+            if "floor" in sample:
+                rows.append(stats.row(f"container RSS after {label}, floor: a TLS watch + a GET every 6 s, "
+                                      "no elector (bench/floor_client.py)", "MiB", [sample["floor"][1] / mib],
+                                      baseline=[v[1] / mib for k, v in sample.items() if k.startswith("light")],
+                                      baseline_name="the elector", target="≤ 18 MiB (issue 24)",
+                                      check=lambda v, b: v <= 18))
         rows.append(stats.row("webhook image size, uncompressed", "MB", [sizes["webhook"][0] / MB],
                                target="≤ 60 MB (issue 24)", check=lambda v, b: v <= 60, note=f"compressed {sizes['webhook'][1] / MB:.1f} MB"))
         extra = {"images": {kind: {"image": names[kind], "uncompressed_bytes": sizes[kind][0],
