@@ -27,6 +27,9 @@ HEADLINES = [
     ("elector_footprint", "webhook image size, uncompressed", None),
     ("elector_footprint", "elector image size, uncompressed", None),
     ("elector_footprint", "container RSS after 1 min, leading", "elector container RSS after 1 min, leading"),
+    ("elector_footprint", "container RSS after 1 min, floor: a TLS watch + a GET every 6 s, no elector "
+                          "(bench/floor_client.py)", "the floor of any Python elector in that image (a TLS watch + a GET "
+                          "every 6 s, bench/floor_client.py), beside the elector"),
     ("elector_footprint", "exec to first /readyz OK", "elector exec → ready"),
     ("elector_apiload", "one election (leader + 2 followers) per minute", "API requests per 3-candidate election"),
     ("elector_scale", "Lease requests/s, 100 elections", "100 elections × 3 candidates: Lease requests/s"),
