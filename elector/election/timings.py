@@ -117,8 +117,7 @@ def renew_interval(lease_duration: float, renew_deadline: float, retry_period: f
     minute, which with the followers' watches keeps an election under 12 requests a minute). Safety does
     not need more: a claim ends at the last successful renewal + renew deadline whatever the rate, and a
     failed renewal is retried every retry period for two of them (or half the renew deadline) before
-    the claim ends. TimingError if
-    `given` does not fit the other three."""
+    the claim ends. TimingError if `given` does not fit the other three."""
     longest = max(retry_period, renew_deadline - min(RETRIES * retry_period, renew_deadline / 2))
     if not given:
         return max(retry_period, min(lease_duration * 2 / 5, longest))
